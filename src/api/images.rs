@@ -1,0 +1,129 @@
+//! Image endpoints: import (`POST /images/create?fromSrc=-`), list and inspect.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+
+use super::params::Params;
+use crate::engine::Engine;
+use crate::error::{Context, Error, Result};
+use crate::image::{import, reference, ImageRecord};
+
+pub fn routes() -> Router<Arc<Engine>> {
+    Router::new()
+        .route("/images/create", post(create))
+        .route("/images/json", get(list))
+        .route("/images/{*rest}", get(get_image))
+}
+
+async fn create(State(engine): State<Arc<Engine>>, params: Params, body: Body) -> Result<Response> {
+    if let Some(image) = params.get("fromImage").filter(|i| !i.is_empty()) {
+        let tag = params.get("tag").unwrap_or("");
+        let wanted = if tag.is_empty() { reference::display(image) } else { reference::display(&format!("{image}:{tag}")) };
+        return Err(Error::not_implemented(format!(
+            "pulling images is not supported yet, so {wanted} cannot be fetched: import a root filesystem with `docker import` (POST /images/create?fromSrc=-) instead"
+        )));
+    }
+    match params.get("fromSrc") {
+        Some("-") => {}
+        Some(_) => return Err(Error::not_implemented("importing from a URL is not supported: send the tar as the request body with fromSrc=-")),
+        None => return Err(Error::invalid("one of fromImage or fromSrc is required")),
+    }
+    let repo = params.get("repo").unwrap_or("");
+    let tag = if repo.is_empty() { None } else { Some(reference::join(repo, params.get("tag").unwrap_or(""))?) };
+    let mut config = crate::image::ImageRunConfig::default();
+    import::apply_changes(&mut config, &params.all("changes"))?;
+
+    // Spool the upload to a file, then unpack it on a blocking thread.
+    let upload = engine.images.tmp_dir().join(format!("upload-{}", hex::encode(rand::random::<[u8; 8]>())));
+    let result = async {
+        let mut file = tokio::fs::File::create(&upload).await.context("creating upload file")?;
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|err| Error::invalid(format!("reading request body: {err}")))?;
+            file.write_all(&chunk).await.context("writing upload file")?;
+        }
+        file.flush().await.context("writing upload file")?;
+        let engine = engine.clone();
+        let path = upload.clone();
+        let message = params.get("message").unwrap_or("").to_string();
+        tokio::task::spawn_blocking(move || -> Result<ImageRecord> {
+            let (diff_id, size) = import::unpack_layer(&engine.images, &path)?;
+            let record = import::new_record(diff_id, size, &message, config)?;
+            engine.images.add(&record, tag.as_deref())?;
+            Ok(record)
+        })
+        .await
+        .map_err(|err| Error::internal(format!("import task failed: {err}")))?
+    }
+    .await;
+    let _ = tokio::fs::remove_file(&upload).await;
+    let record = result?;
+    tracing::info!(image = %record.id, "imported image");
+    let line = format!("{}\n", json!({"status": record.id}));
+    Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
+}
+
+fn summary(engine: &Engine, image: &ImageRecord) -> Value {
+    let created = chrono::DateTime::parse_from_rfc3339(&image.created).map(|t| t.timestamp()).unwrap_or(0);
+    json!({
+        "Id": image.id,
+        "ParentId": "",
+        "RepoTags": engine.images.tags_of(&image.id),
+        "RepoDigests": [],
+        "Created": created,
+        "Size": image.size,
+        "SharedSize": -1,
+        "VirtualSize": image.size,
+        "Labels": image.config.labels.clone().unwrap_or_default(),
+        "Containers": -1,
+    })
+}
+
+async fn list(State(engine): State<Arc<Engine>>) -> Result<Json<Value>> {
+    let mut images = engine.images.list()?;
+    images.sort_by(|a, b| b.created.cmp(&a.created));
+    Ok(Json(Value::Array(images.iter().map(|i| summary(&engine, i)).collect())))
+}
+
+/// `GET /images/{name}/json`; names may contain slashes, so the route takes the rest.
+async fn get_image(State(engine): State<Arc<Engine>>, Path(rest): Path<String>) -> Result<Json<Value>> {
+    let Some(name) = rest.strip_suffix("/json") else {
+        if rest.ends_with("/get") || rest.ends_with("/history") {
+            return Err(Error::not_implemented(format!("berth does not implement GET /images/{rest} yet")));
+        }
+        return Err(Error::not_found("page not found"));
+    };
+    let image = engine.images.resolve(name)?;
+    let mut config = serde_json::to_value(&image.config)?;
+    if config["Env"].is_null() {
+        config["Env"] = json!(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]);
+    }
+    Ok(Json(json!({
+        "Id": image.id,
+        "RepoTags": engine.images.tags_of(&image.id),
+        "RepoDigests": [],
+        "Parent": "",
+        "Comment": image.comment,
+        "Created": image.created,
+        "DockerVersion": "",
+        "Author": "",
+        "Config": config,
+        "Architecture": image.architecture,
+        "Os": image.os,
+        "Size": image.size,
+        "VirtualSize": image.size,
+        "GraphDriver": {"Name": "overlay", "Data": {}},
+        "RootFS": {"Type": "layers", "Layers": image.diff_ids},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    })))
+}
+
