@@ -13,7 +13,6 @@ pub enum Kind {
     NotModified,
     Forbidden,
     NotImplemented,
-    Unavailable,
     Internal,
 }
 
@@ -27,7 +26,6 @@ impl Kind {
             Kind::NotModified => 304,
             Kind::Forbidden => 403,
             Kind::NotImplemented => 501,
-            Kind::Unavailable => 503,
             Kind::Internal => 500,
         }
     }

@@ -38,11 +38,6 @@ impl Params {
         }
     }
 
-    /// A flag whose absence means true (for example `stream` on stats).
-    pub fn flag_or(&self, name: &str, default: bool) -> bool {
-        if self.get(name).is_none() { default } else { self.flag(name) }
-    }
-
     pub fn int(&self, name: &str) -> Result<Option<i64>> {
         match self.get(name).filter(|v| !v.is_empty()) {
             None => Ok(None),
@@ -122,7 +117,6 @@ mod tests {
         assert!(params.flag("f"));
         assert!(!params.flag("g"));
         assert!(!params.flag("missing"));
-        assert!(params.flag_or("missing", true));
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! `POST /containers/create`: validation, merging with the image config, and the record.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use chrono::Utc;
 
@@ -97,13 +96,6 @@ impl Engine {
         Ok(Created { id, warnings: Vec::new() })
     }
 
-    pub fn container_count(&self) -> usize {
-        self.containers.read().unwrap().len()
-    }
-
-    pub fn snapshot_all(&self) -> Vec<Arc<Container>> {
-        self.all()
-    }
 }
 
 /// Resolves what runs: the entrypoint (given or the image's) followed by the command (given,

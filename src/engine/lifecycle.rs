@@ -50,8 +50,7 @@ impl Engine {
         let record = container.snapshot();
         record.state.check_start(&container.id)?;
         let monitor_config = self.prepare_start(container).await?;
-        let monitor_stdout = self.spawn_monitor(container).await?;
-        drop(monitor_stdout);
+        self.spawn_monitor(container).await?;
 
         // Pending attachers subscribe before the process exists, so they miss no output.
         let pending: Vec<_> = container.pending_attach.lock().unwrap().drain(..).collect();

@@ -135,7 +135,6 @@ pub struct Engine {
     containers: RwLock<HashMap<String, Arc<Container>>>,
     /// The open-file limit given to containers: Docker's 1048576, clamped to what we hold.
     nofile_limit: u64,
-    pub started_at: DateTime<Utc>,
 }
 
 impl Engine {
@@ -153,7 +152,6 @@ impl Engine {
             images,
             containers: RwLock::new(HashMap::new()),
             nofile_limit: hard.min(1_048_576),
-            started_at: Utc::now(),
         });
         Ok(engine)
     }

@@ -90,6 +90,4 @@ pub struct CreateRequest {
     pub config: ContainerConfig,
     #[serde(default)]
     pub host_config: Option<HostConfig>,
-    #[serde(default)]
-    pub networking_config: Option<Value>,
 }

@@ -10,8 +10,6 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use serde::Deserialize;
-
 use crate::error::{Error, Kind, Result};
 
 #[derive(Debug, Clone)]
@@ -19,14 +17,6 @@ pub struct Runc {
     pub binary: PathBuf,
     /// runc's `--root`: where it keeps its container state.
     pub root: PathBuf,
-}
-
-/// What `runc list --format json` reports for one container.
-#[derive(Debug, Deserialize)]
-pub struct ListedContainer {
-    pub id: String,
-    pub pid: i32,
-    pub status: String,
 }
 
 impl Runc {
@@ -107,14 +97,6 @@ impl Runc {
             Err(err) if err.kind == Kind::NotFound => Ok(()),
             other => other.map(drop),
         }
-    }
-
-    pub async fn list(&self, log: &Path) -> Result<Vec<ListedContainer>> {
-        let stdout = self.run_to_end(log, "list", &["--format".into(), "json".into()]).await?;
-        if stdout.iter().all(|b| b.is_ascii_whitespace()) || stdout.starts_with(b"null") {
-            return Ok(Vec::new());
-        }
-        Ok(serde_json::from_slice(&stdout)?)
     }
 }
 

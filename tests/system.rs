@@ -1,0 +1,124 @@
+//! System endpoints and API plumbing: ping, version, info, version prefixes, unknown routes.
+
+mod common;
+
+use common::Daemon;
+
+#[tokio::test]
+async fn ping_answers_with_docker_headers() {
+    let daemon = Daemon::start().await;
+    let reply = daemon.request("GET", "/_ping", b"");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text(), "OK");
+    assert_eq!(reply.header("Api-Version"), Some("1.47"));
+    assert_eq!(reply.header("Ostype"), Some("linux"));
+    assert!(reply.header("Server").is_some_and(|s| s.starts_with("berth/")));
+    let head = daemon.request("HEAD", "/_ping", b"");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+
+    let pong = daemon.docker.ping().await.unwrap();
+    assert_eq!(pong, "OK");
+    daemon.check_clean().await;
+}
+
+#[tokio::test]
+async fn version_prefixes_are_accepted_or_rejected() {
+    let daemon = Daemon::start().await;
+    assert_eq!(daemon.request("GET", "/v1.24/version", b"").status, 200);
+    assert_eq!(daemon.request("GET", "/v1.47/version", b"").status, 200);
+    // A newer version than berth serves is served as 1.47 rather than rejected.
+    let newer = daemon.request("GET", "/v1.52/containers/json", b"");
+    assert_eq!(newer.status, 200);
+    let old = daemon.request("GET", "/v1.23/version", b"");
+    assert_eq!(old.status, 400);
+    assert_eq!(
+        old.json()["message"],
+        "client version 1.23 is too old. Minimum supported API version is 1.24, please upgrade your client to a newer version"
+    );
+    daemon.check_clean().await;
+}
+
+#[tokio::test]
+async fn unknown_route_is_page_not_found() {
+    let daemon = Daemon::start().await;
+    for path in ["/nope", "/v1.47/containers/x/frobnicate", "/v1.47/"] {
+        let reply = daemon.request("GET", path, b"");
+        assert_eq!(reply.status, 404, "{path}");
+        assert_eq!(reply.json()["message"], "page not found", "{path}");
+        assert_eq!(reply.header("Content-Type"), Some("application/json"));
+    }
+    daemon.check_clean().await;
+}
+
+#[tokio::test]
+async fn version_and_info_have_fields_clients_read() {
+    let daemon = Daemon::start().await;
+    let version = daemon.docker.version().await.unwrap();
+    assert_eq!(version.api_version.as_deref(), Some("1.47"));
+    assert_eq!(version.min_api_version.as_deref(), Some("1.24"));
+    assert_eq!(version.os.as_deref(), Some("linux"));
+    let info = daemon.docker.info().await.unwrap();
+    assert_eq!(info.images, Some(1));
+    assert_eq!(info.containers, Some(0));
+    assert_eq!(info.os_type.as_deref(), Some("linux"));
+    assert_eq!(info.logging_driver.as_deref(), Some("json-file"));
+    assert!(info.ncpu.unwrap() >= 1);
+    assert!(info.mem_total.unwrap() > 0);
+    daemon.check_clean().await;
+}
+
+#[tokio::test]
+async fn images_import_list_and_inspect() {
+    let daemon = Daemon::start().await;
+    let images = daemon.docker.list_images::<String>(None).await.unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].repo_tags, vec!["busybox:latest".to_string()]);
+    assert!(images[0].id.starts_with("sha256:"));
+
+    let inspect = daemon.docker.inspect_image("busybox").await.unwrap();
+    assert_eq!(inspect.id.as_deref(), Some(images[0].id.as_str()));
+    assert_eq!(inspect.os.as_deref(), Some("linux"));
+    assert_eq!(inspect.root_fs.unwrap().layers.unwrap().len(), 1);
+    // The short id and the full id resolve too.
+    let short = &images[0].id[7..19];
+    assert_eq!(daemon.request("GET", &format!("/images/{short}/json"), b"").status, 200);
+
+    let missing = daemon.request("GET", "/images/nope/json", b"");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["message"], "No such image: nope:latest");
+
+    // Re-importing the same tar under another tag adds a tag, not a second layer.
+    let tar = std::fs::read(common::BUSYBOX_TAR).unwrap();
+    let reply = daemon.request("POST", "/images/create?fromSrc=-&repo=mybox&tag=v1&changes=CMD%20%5B%22sh%22%5D", &tar);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let id = reply.json()["status"].as_str().unwrap().to_string();
+    let mybox = daemon.request("GET", "/images/mybox:v1/json", b"").json();
+    assert_eq!(mybox["Id"], id.as_str());
+    assert_eq!(mybox["Config"]["Cmd"], serde_json::json!(["sh"]));
+    let layers = std::fs::read_dir(daemon.root().join("image/layers")).unwrap().count();
+    assert_eq!(layers, 1);
+    daemon.check_clean().await;
+}
+
+#[tokio::test]
+async fn pull_is_rejected_with_a_clear_message() {
+    let daemon = Daemon::start().await;
+    let reply = daemon.request("POST", "/images/create?fromImage=docker.io%2Flibrary%2Falpine&tag=latest", b"");
+    assert_eq!(reply.status, 501);
+    let message = reply.json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains("pulling images is not supported yet"), "{message}");
+    assert!(message.contains("alpine:latest"), "{message}");
+    daemon.check_clean().await;
+}
+
+#[tokio::test]
+async fn import_of_a_broken_tar_is_rejected() {
+    let daemon = Daemon::start().await;
+    let reply = daemon.request("POST", "/images/create?fromSrc=-&repo=broken", &[7u8; 1500]);
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(reply.json()["message"].as_str().unwrap().contains("tar"), "{}", reply.text());
+    let images = daemon.request("GET", "/images/json", b"").json();
+    assert_eq!(images.as_array().unwrap().len(), 1);
+    daemon.check_clean().await;
+}
