@@ -139,8 +139,8 @@ impl LogReader {
 
     /// Formats one entry into the output; returns false when the client has gone.
     fn emit(&mut self, line: &[u8]) -> bool {
-        let Some(entry) = logs::parse_line(line) else { return true };
-        let stream = entry.stream();
+        let Some(entry) = logs::parse_raw(line) else { return true };
+        let stream = entry.stream;
         let wanted = match stream {
             Stream::Stdout => self.options.stdout,
             Stream::Stderr => self.options.stderr,
@@ -172,7 +172,7 @@ impl LogReader {
             self.out.extend_from_slice(entry.time.as_bytes());
             self.out.push(b' ');
         }
-        self.out.extend_from_slice(entry.log.as_bytes());
+        self.out.extend_from_slice(&entry.log);
         if self.out.len() >= CHUNK {
             return self.flush();
         }

@@ -37,6 +37,8 @@ pub struct LogWriter {
     max_files: u32,
     /// Bytes of an unfinished line per stream, kept until its newline arrives.
     pending: [Vec<u8>; 2],
+    /// The last entry time and its formatted text.
+    time_cache: (DateTime<Utc>, String),
 }
 
 impl LogWriter {
@@ -51,6 +53,7 @@ impl LogWriter {
             max_size,
             max_files: max_files.max(1),
             pending: [Vec::new(), Vec::new()],
+            time_cache: (DateTime::<Utc>::MIN_UTC, String::new()),
         })
     }
 
@@ -93,13 +96,17 @@ impl LogWriter {
     }
 
     fn write_entry(&mut self, stream: Stream, line: &[u8], now: DateTime<Utc>) -> io::Result<()> {
+        // Every line of one pipe read shares its time, so format it once per read.
+        if self.time_cache.0 != now {
+            self.time_cache = (now, format_time(now));
+        }
         let mut entry = Vec::with_capacity(line.len() + 80);
         entry.extend_from_slice(b"{\"log\":");
         escape_json_string(&String::from_utf8_lossy(line), &mut entry);
         entry.extend_from_slice(b",\"stream\":\"");
         entry.extend_from_slice(stream.name().as_bytes());
         entry.extend_from_slice(b"\",\"time\":\"");
-        entry.extend_from_slice(format_time(now).as_bytes());
+        entry.extend_from_slice(self.time_cache.1.as_bytes());
         entry.extend_from_slice(b"\"}\n");
         if self.max_size > 0 && self.size + entry.len() as u64 > self.max_size && self.size > 0 {
             self.rotate()?;
@@ -177,14 +184,119 @@ impl Entry<'_> {
             Stream::Stdout
         }
     }
+}
 
+pub fn parse_line(line: &[u8]) -> Option<Entry<'_>> {
+    serde_json::from_slice(line).ok()
+}
+
+/// One log line as the logs endpoint needs it: the text as bytes, the stream and the time.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RawEntry<'a> {
+    pub log: std::borrow::Cow<'a, [u8]>,
+    pub stream: Stream,
+    pub time: std::borrow::Cow<'a, str>,
+}
+
+impl RawEntry<'_> {
     pub fn parse_time(&self) -> Option<DateTime<Utc>> {
         DateTime::parse_from_rfc3339(&self.time).ok().map(|t| t.with_timezone(&Utc))
     }
 }
 
-pub fn parse_line(line: &[u8]) -> Option<Entry<'_>> {
-    serde_json::from_slice(line).ok()
+/// Parses a log line. Lines in the exact layout `LogWriter` writes take a fast path that
+/// unescapes only the text; any other valid JSON entry (another key order, say) goes through
+/// serde_json.
+pub fn parse_raw(line: &[u8]) -> Option<RawEntry<'_>> {
+    parse_fast(line).or_else(|| {
+        let entry = parse_line(line)?;
+        let stream = entry.stream();
+        Some(RawEntry {
+            log: std::borrow::Cow::Owned(entry.log.as_bytes().to_vec()),
+            stream,
+            time: std::borrow::Cow::Owned(entry.time.into_owned()),
+        })
+    })
+}
+
+fn parse_fast(line: &[u8]) -> Option<RawEntry<'_>> {
+    let rest = line.strip_prefix(b"{\"log\":\"")?;
+    let mut end = 0;
+    let mut escaped = false;
+    while end < rest.len() {
+        match rest[end] {
+            b'\\' => {
+                escaped = true;
+                end += 2;
+            }
+            b'"' => break,
+            _ => end += 1,
+        }
+    }
+    if end >= rest.len() {
+        return None;
+    }
+    let text = &rest[..end];
+    let rest = &rest[end + 1..];
+    let (stream, rest) = if let Some(r) = rest.strip_prefix(b",\"stream\":\"stdout\",\"time\":\"") {
+        (Stream::Stdout, r)
+    } else if let Some(r) = rest.strip_prefix(b",\"stream\":\"stderr\",\"time\":\"") {
+        (Stream::Stderr, r)
+    } else {
+        return None;
+    };
+    let close = rest.iter().position(|&b| b == b'"')?;
+    let tail = &rest[close..];
+    if tail != b"\"}\n" && tail != b"\"}" {
+        return None;
+    }
+    let time = std::str::from_utf8(&rest[..close]).ok()?;
+    let log = if escaped { std::borrow::Cow::Owned(unescape(text)?) } else { std::borrow::Cow::Borrowed(text) };
+    Some(RawEntry { log, stream, time: std::borrow::Cow::Borrowed(time) })
+}
+
+/// Decodes the body of a JSON string (without its quotes).
+fn unescape(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let byte = text[i];
+        if byte != b'\\' {
+            out.push(byte);
+            i += 1;
+            continue;
+        }
+        let code = *text.get(i + 1)?;
+        i += 2;
+        match code {
+            b'n' => out.push(b'\n'),
+            b't' => out.push(b'\t'),
+            b'r' => out.push(b'\r'),
+            b'"' => out.push(b'"'),
+            b'\\' => out.push(b'\\'),
+            b'/' => out.push(b'/'),
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'u' => {
+                let mut unit = hex4(text.get(i..i + 4)?)?;
+                i += 4;
+                if (0xD800..0xDC00).contains(&unit) && text.get(i..i + 2) == Some(b"\\u") {
+                    let low = hex4(text.get(i + 2..i + 6)?)?;
+                    i += 6;
+                    unit = 0x10000 + ((unit - 0xD800) << 10) + (low.wrapping_sub(0xDC00) & 0x3FF);
+                }
+                let ch = char::from_u32(unit).unwrap_or(char::REPLACEMENT_CHARACTER);
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+fn hex4(digits: &[u8]) -> Option<u32> {
+    u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
 }
 
 /// Lists the log files of a container, oldest first: `log.N`, …, `log.1`, `log`.
@@ -251,6 +363,39 @@ mod tests {
         assert_eq!(files.len(), 3);
         let last = read_entries(files.last().unwrap());
         assert_eq!(last.last().unwrap().1, "line 19\n");
+    }
+
+    #[test]
+    fn fast_parser_agrees_with_serde() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut writer = LogWriter::open(&path, 0, 1).unwrap();
+        let now = Utc::now();
+        let samples: [&[u8]; 5] = [b"plain\n", b"tab\tquote\"back\\slash\n", b"\x01ctl\n", "\u{e9}t\u{e9} \u{1f600}\n".as_bytes(), b"no newline"];
+        for sample in samples {
+            writer.write(Stream::Stderr, sample, now).unwrap();
+        }
+        writer.finish(now).unwrap();
+        let text = std::fs::read(&path).unwrap();
+        let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+        assert_eq!(lines.len(), samples.len());
+        for (line, sample) in lines.iter().zip(samples) {
+            let fast = parse_fast(line).expect("fast path takes our own layout");
+            assert_eq!(&fast.log[..], sample);
+            assert_eq!(fast.stream, Stream::Stderr);
+            let slow = parse_line(line).unwrap();
+            assert_eq!(fast.log.as_ref(), slow.log.as_bytes());
+            assert_eq!(fast.time, slow.time);
+        }
+    }
+
+    #[test]
+    fn other_key_orders_fall_back_to_serde() {
+        let line = br#"{"stream":"stdout","log":"hi\n","time":"2024-01-01T00:00:00.000000000Z"}"#;
+        let entry = parse_raw(line).unwrap();
+        assert_eq!(&entry.log[..], b"hi\n");
+        assert_eq!(entry.stream, Stream::Stdout);
+        assert!(parse_raw(b"not json").is_none());
     }
 
     #[test]
