@@ -201,15 +201,20 @@ def all_pids():
 
 
 def find_monitor_pids(berth_binary, base):
-    """Return pids whose cmdline is [berth binary, "monitor", a path under base]."""
+    """Return pids of monitors of the daemon under base: their cmdline is [berth binary,
+    "monitor", ...] with an argument under base. This includes the daemon's spare monitor."""
     binary = os.path.realpath(berth_binary)
     found = []
     for pid in all_pids():
         args = read_cmdline(pid)
-        if (len(args) >= 3 and args[1] == "monitor" and args[2].startswith(base + "/")
+        if (len(args) >= 3 and args[1] == "monitor" and any(a.startswith(base + "/") for a in args[2:])
                 and os.path.realpath(args[0]) == binary):
             found.append(pid)
     return found
+
+
+def process_exists(pid):
+    return os.path.exists(f"/proc/{pid}")
 
 
 def is_runc_process(pid):
@@ -500,14 +505,18 @@ class Bench:
 
         container_id = self.containers.create({"Image": "busybox", "Cmd": ["sleep", "30"]})
         self.containers.start(container_id)
-        monitor_pids = self.wait_for_monitors(lambda pids: len(pids) == 1, "one monitor process to appear")
-        monitor_pid = monitor_pids[0]
+        # Each monitor writes its pid into its container's directory.
+        pid_file = os.path.join(self.base, "root", "containers", container_id, "monitor.pid")
+        with open(pid_file) as f:
+            monitor_pid = int(f.read().strip())
         self.results["monitor_rss_kib"] = read_vm_rss_kib(monitor_pid)
+        spares = [pid for pid in find_monitor_pids(self.berth, self.base) if pid != monitor_pid]
+        self.results["spare_monitor_rss_kib"] = [read_vm_rss_kib(pid) for pid in spares]
         # The monitor keeps `runc run` in the foreground for the container's whole life.
         runc_children = [pid for pid in child_pids(monitor_pid) if is_runc_process(pid)]
         self.results["monitor_runc_rss_kib"] = [read_vm_rss_kib(pid) for pid in runc_children]
         self.containers.remove(container_id, force=True)
-        self.wait_for_monitors(lambda pids: not pids, "the monitor to exit after the forced remove")
+        self.wait_for_monitors(lambda pids: monitor_pid not in pids, "the monitor to exit after the forced remove")
 
     def wait_for_monitors(self, condition, description, timeout=10.0):
         deadline = time.monotonic() + timeout
@@ -592,7 +601,11 @@ class Bench:
                 if runc_root == daemon_runc_root or result.returncode == 0:
                     problems.append(f"deleted leftover runc container {container_id} in {runc_root} "
                                     f"(exit {result.returncode})")
-        # A monitor outlives the daemon on purpose. One left here means a removal failed.
+        # A monitor outlives the daemon on purpose. One left here means a removal failed. The
+        # spare monitor exits by itself once the daemon is gone, so allow it a moment.
+        deadline = time.monotonic() + 5
+        while find_monitor_pids(self.berth, self.base) and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL)
         for pid in find_monitor_pids(self.berth, self.base):
             problems.append(f"killed leftover monitor process {pid}")
             try:
@@ -683,6 +696,8 @@ def print_memory(results):
         print(f"  daemon, idle after the runs: {results['daemon_rss_kib'] / 1024:.1f} MiB")
     if "monitor_rss_kib" in results:
         print(f"  one monitor (sleep 30 container): {results['monitor_rss_kib'] / 1024:.1f} MiB")
+        for rss in results.get("spare_monitor_rss_kib", []):
+            print(f"  the daemon's spare monitor, waiting for the next start: {rss / 1024:.1f} MiB")
         for rss in results["monitor_runc_rss_kib"]:
             print(f"  its `runc run` child, alive as long as the container: {rss / 1024:.1f} MiB")
 

@@ -15,9 +15,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Runs the per-container monitor (started by the daemon, not by hand).
+    /// Runs the per-container monitor (started by the daemon, not by hand). Without CONFIG it
+    /// waits as a spare and reads the config path from its stdin; `--root` then only names the
+    /// daemon it belongs to.
     #[command(hide = true)]
-    Monitor { config: PathBuf },
+    Monitor {
+        config: Option<PathBuf>,
+        #[arg(long)]
+        spare_for: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -23,9 +23,9 @@ use config::{Cli, Command, DaemonSettings};
 
 fn main() {
     let cli = Cli::parse();
-    if let Some(Command::Monitor { config }) = cli.command {
+    if let Some(Command::Monitor { config, .. }) = cli.command {
         // The monitor forks, so it must run before any runtime or thread exists.
-        monitor::main(&config);
+        monitor::main(config.as_deref());
     }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.daemon.log_level).unwrap_or_else(|_| "info".into()))

@@ -284,28 +284,32 @@ async fn list_filters_and_summaries() {
 #[tokio::test]
 async fn logs_options_tail_timestamps_streams_and_follow() {
     let daemon = Daemon::start().await;
-    let id = create(&daemon, &unique_name("logs"), &["sh", "-c", "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done"]).await;
+    // stdout and stderr are read by separate threads, so only the sleeps fix the order of
+    // entries across the two streams.
+    let script = "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; sleep 0.05; done; echo last >&2";
+    let id = create(&daemon, &unique_name("logs"), &["sh", "-c", script]).await;
     daemon.docker.start_container::<String>(&id, None).await.unwrap();
     assert_eq!(wait_exit(&daemon, &id).await, 0);
 
     let get = |query: &str| daemon.request("GET", &format!("/containers/{id}/logs?{query}"), b"");
     let (out, err) = demux(&get("stdout=1&stderr=1").body);
     assert_eq!(String::from_utf8(out).unwrap(), "out1\nout2\nout3\nout4\nout5\n");
-    assert_eq!(String::from_utf8(err).unwrap(), "err1\nerr2\nerr3\nerr4\nerr5\n");
+    assert_eq!(String::from_utf8(err).unwrap(), "err1\nerr2\nerr3\nerr4\nerr5\nlast\n");
 
     let (out, err) = demux(&get("stderr=1").body);
     assert!(out.is_empty());
-    assert_eq!(err.len(), 25);
+    assert_eq!(err.len(), 30);
 
-    let (out, _) = demux(&get("stdout=1&stderr=1&tail=2").body);
+    let (out, err) = demux(&get("stdout=1&stderr=1&tail=3").body);
     assert_eq!(String::from_utf8(out).unwrap(), "out5\n");
+    assert_eq!(String::from_utf8(err).unwrap(), "err5\nlast\n");
     let (out, _) = demux(&get("stdout=1&tail=0").body);
     assert!(out.is_empty());
 
     // Like Docker's json-file reader, tail counts entries of both streams before filtering.
     let (out, _) = demux(&get("stdout=1&tail=1").body);
     assert!(out.is_empty());
-    let (out, _) = demux(&get("stdout=1&stderr=1&timestamps=1&tail=2").body);
+    let (out, _) = demux(&get("stdout=1&stderr=1&timestamps=1&tail=3").body);
     let line = String::from_utf8(out).unwrap();
     let (stamp, text) = line.split_once(' ').unwrap();
     assert_eq!(text, "out5\n");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 
 use super::state::Status;
@@ -40,7 +40,10 @@ impl WaitCondition {
 impl Engine {
     pub async fn start(self: &Arc<Self>, container: &Arc<Container>) -> Result<()> {
         let _op = container.op.lock().await;
-        self.start_locked(container).await
+        let result = self.start_locked(container).await;
+        let engine = self.clone();
+        tokio::spawn(async move { engine.refill_spare().await });
+        result
     }
 
     async fn start_locked(self: &Arc<Self>, container: &Arc<Container>) -> Result<()> {
@@ -50,7 +53,7 @@ impl Engine {
         let record = container.snapshot();
         record.state.check_start(&container.id)?;
         let monitor_config = self.prepare_start(container).await?;
-        self.spawn_monitor(container).await?;
+        self.launch_monitor(container).await?;
 
         // Pending attachers subscribe before the process exists, so they miss no output.
         let pending: Vec<_> = container.pending_attach.lock().unwrap().drain(..).collect();
@@ -100,7 +103,7 @@ impl Engine {
     async fn prepare_start(&self, container: &Container) -> Result<MonitorConfig> {
         let record = container.snapshot();
         let image = self.images.get(&record.image_id).context(format!("image {} of the container", record.image_id))?;
-        let rootfs = RootfsPaths::new(&container.dir);
+        let rootfs = RootfsPaths::new(&container.dir, &self.images.init_layer());
         overlay::prepare(&rootfs)?;
         overlay::mount(&rootfs, &self.images.layer_dirs_top_first(&image))?;
         let result = self.write_bundle(container, &rootfs.merged);
@@ -195,38 +198,8 @@ impl Engine {
             rootfs_mount: Some(merged.to_path_buf()),
         };
         let _ = std::fs::remove_file(&monitor_config.exit_path);
-        crate::store::write_json(&container.dir.join("monitor.json"), &monitor_config)?;
+        crate::store::write_regenerated(&container.dir.join("monitor.json"), &serde_json::to_vec(&monitor_config)?)?;
         Ok(monitor_config)
-    }
-
-    /// Starts `berth monitor` in a new session and waits for its `ready` line.
-    async fn spawn_monitor(&self, container: &Container) -> Result<()> {
-        let exe = std::env::current_exe().context("locating the berth binary")?;
-        let mut command = tokio::process::Command::new(exe);
-        command
-            .arg("monitor")
-            .arg(container.dir.join("monitor.json"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null());
-        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            command.pre_exec(|| {
-                nix::unistd::setsid().map_err(std::io::Error::from)?;
-                Ok(())
-            });
-        }
-        let mut child = command.spawn().context("starting the monitor")?;
-        let stdout = child.stdout.take().ok_or_else(|| Error::internal("monitor has no stdout"))?;
-        let mut line = String::new();
-        tokio::io::BufReader::new(stdout).read_line(&mut line).await.context("reading from the monitor")?;
-        // The first process only forks and exits; reap it.
-        let _ = child.wait().await;
-        if line.trim() != "ready" {
-            let log = std::fs::read_to_string(container.dir.join("monitor.log")).unwrap_or_default();
-            return Err(Error::internal(format!("monitor failed to start: {}", log.trim())));
-        }
-        Ok(())
     }
 
     /// Follows a running container's monitor connection until the exit notice.
@@ -372,7 +345,10 @@ impl Engine {
             Err(err) if err.kind == Kind::NotModified => {}
             Err(err) => return Err(err),
         }
-        self.start_locked(container).await
+        let result = self.start_locked(container).await;
+        let engine = self.clone();
+        tokio::spawn(async move { engine.refill_spare().await });
+        result
     }
 
     /// Waits for `condition` and returns the exit code then current.
@@ -413,7 +389,20 @@ impl Engine {
             }
         }
         overlay::unmount(&container.dir.join("merged"))?;
-        std::fs::remove_dir_all(&container.dir).context(format!("removing {}", container.dir.display()))?;
+        // Renaming is one syscall; deleting the files one by one costs milliseconds on a
+        // journaling filesystem, so that happens after the reply.
+        let trash = self.paths.trash().join(&container.id);
+        match std::fs::rename(&container.dir, &trash) {
+            Ok(()) => {
+                tokio::task::spawn_blocking(move || {
+                    if let Err(err) = std::fs::remove_dir_all(&trash) {
+                        tracing::warn!(path = %trash.display(), error = %err, "emptying trash");
+                    }
+                });
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(Error::internal(format!("removing {}: {err}", container.dir.display()))),
+        }
         self.forget(&container.id);
         container.removed.store(true, Ordering::SeqCst);
         container.changes.send_modify(|generation| *generation += 1);

@@ -6,6 +6,7 @@ pub mod attach;
 pub mod create;
 pub mod lifecycle;
 pub mod logs;
+pub mod monitors;
 pub mod restore;
 pub mod spec;
 pub mod state;
@@ -122,6 +123,10 @@ impl Paths {
     pub fn containers(&self) -> PathBuf {
         self.root.join("containers")
     }
+    /// Removed containers' directories, deleted in the background.
+    pub fn trash(&self) -> PathBuf {
+        self.root.join("trash")
+    }
     pub fn monitor_socket(&self, id: &str) -> PathBuf {
         self.exec_root.join("m").join(format!("{}.sock", &id[..12]))
     }
@@ -135,12 +140,16 @@ pub struct Engine {
     containers: RwLock<HashMap<String, Arc<Container>>>,
     /// The open-file limit given to containers: Docker's 1048576, clamped to what we hold.
     nofile_limit: u64,
+    /// A monitor process started ahead of time, waiting for its config.
+    spare_monitor: tokio::sync::Mutex<Option<monitors::SpareMonitor>>,
 }
 
 impl Engine {
     pub fn new(settings: &DaemonSettings) -> Result<Arc<Self>> {
         let paths = Paths { root: settings.root.clone(), exec_root: settings.exec_root.clone() };
-        for dir in [paths.containers(), paths.exec_root.join("runc"), paths.exec_root.join("m")] {
+        // Whatever is in the trash belongs to containers removed before a crash or restart.
+        let _ = std::fs::remove_dir_all(paths.trash());
+        for dir in [paths.containers(), paths.trash(), paths.exec_root.join("runc"), paths.exec_root.join("m")] {
             std::fs::create_dir_all(&dir).context(format!("creating {}", dir.display()))?;
         }
         let images = ImageStore::open(&paths.root.join("image"))?;
@@ -152,6 +161,7 @@ impl Engine {
             images,
             containers: RwLock::new(HashMap::new()),
             nofile_limit: hard.min(1_048_576),
+            spare_monitor: tokio::sync::Mutex::new(None),
         });
         Ok(engine)
     }

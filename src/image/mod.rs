@@ -60,11 +60,16 @@ impl ImageStore {
         for dir in ["layers", "configs", "tmp"] {
             std::fs::create_dir_all(root.join(dir)).context(format!("creating {}", root.join(dir).display()))?;
         }
+        overlay::create_init_layer(&root.join("init"))?;
         Ok(ImageStore { root: root.to_path_buf(), lock: Mutex::new(()) })
     }
 
     pub fn layer_dir(&self, diff_id: &str) -> PathBuf {
         self.root.join("layers").join(diff_id.trim_start_matches("sha256:"))
+    }
+
+    pub fn init_layer(&self) -> PathBuf {
+        self.root.join("init")
     }
 
     pub fn tmp_dir(&self) -> PathBuf {

@@ -1,5 +1,6 @@
-//! A container's root filesystem: an overlay of the image layers, a small init layer and the
-//! container's own upper directory, with a copy of the layers where overlayfs is unavailable.
+//! A container's root filesystem: an overlay of the image layers, the init layer shared by all
+//! containers and the container's own upper directory, with a copy of the layers where
+//! overlayfs is unavailable.
 
 use std::path::{Path, PathBuf};
 
@@ -14,9 +15,9 @@ pub struct RootfsPaths {
 }
 
 impl RootfsPaths {
-    pub fn new(container_dir: &Path) -> Self {
+    pub fn new(container_dir: &Path, init_layer: &Path) -> Self {
         RootfsPaths {
-            init: container_dir.join("init"),
+            init: init_layer.to_path_buf(),
             upper: container_dir.join("upper"),
             work: container_dir.join("work"),
             merged: container_dir.join("merged"),
@@ -25,14 +26,20 @@ impl RootfsPaths {
 }
 
 /// Creates the init layer: the mount points and files the daemon bind-mounts or runc creates,
-/// so that they exist in a lower layer and do not show up as container changes.
-pub fn prepare(paths: &RootfsPaths) -> Result<()> {
-    for dir in ["dev", "proc", "sys", "etc", "dev/pts", "dev/shm"] {
-        std::fs::create_dir_all(paths.init.join(dir)).context("creating init layer")?;
+/// so that they exist in a lower layer and do not show up as container changes. Its content
+/// is the same for every container, so one copy serves them all.
+pub fn create_init_layer(dir: &Path) -> Result<()> {
+    for sub in ["dev", "proc", "sys", "etc", "dev/pts", "dev/shm"] {
+        std::fs::create_dir_all(dir.join(sub)).context("creating init layer")?;
     }
     for file in ["etc/hostname", "etc/hosts", "etc/resolv.conf", ".dockerenv"] {
-        std::fs::write(paths.init.join(file), b"").context("creating init layer")?;
+        std::fs::write(dir.join(file), b"").context("creating init layer")?;
     }
+    Ok(())
+}
+
+/// Creates the container's upper, work and mount directories.
+pub fn prepare(paths: &RootfsPaths) -> Result<()> {
     for dir in [&paths.upper, &paths.work, &paths.merged] {
         std::fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
     }

@@ -75,8 +75,10 @@ impl Shared {
     }
 }
 
-/// Entry point of `berth monitor CONFIG`. Called before any async runtime exists.
-pub fn main(config_path: &Path) -> ! {
+/// Entry point of `berth monitor [CONFIG]`. Called before any async runtime exists. Without a
+/// config path the monitor is a spare: it forks away at once and then reads the path of its
+/// config from stdin, so a container start does not wait for a process to be executed.
+pub fn main(config_path: Option<&Path>) -> ! {
     let code = match run(config_path) {
         Ok(()) => 0,
         Err(message) => {
@@ -87,15 +89,28 @@ pub fn main(config_path: &Path) -> ! {
     std::process::exit(code)
 }
 
-fn run(config_path: &Path) -> Result<(), String> {
-    let text = std::fs::read(config_path).map_err(|e| format!("reading {}: {e}", config_path.display()))?;
-    let config: MonitorConfig = serde_json::from_slice(&text).map_err(|e| format!("parsing monitor config: {e}"))?;
-
+fn run(config_path: Option<&Path>) -> Result<(), String> {
     // SAFETY: the process is single-threaded here (no runtime, no threads yet), so fork is sound.
     match unsafe { nix::unistd::fork() }.map_err(|e| format!("fork: {e}"))? {
         nix::unistd::ForkResult::Parent { .. } => std::process::exit(0),
         nix::unistd::ForkResult::Child => {}
     }
+    let config_path = match config_path {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map_err(|e| format!("reading config path: {e}"))?;
+            if line.trim().is_empty() {
+                // The daemon closed our stdin without using us.
+                std::process::exit(0);
+            }
+            PathBuf::from(line.trim())
+        }
+    };
+    let text = std::fs::read(&config_path).map_err(|e| format!("reading {}: {e}", config_path.display()))?;
+    let config: MonitorConfig = serde_json::from_slice(&text).map_err(|e| format!("parsing monitor config: {e}"))?;
+    // The pid lets an operator (and the tests) find the monitor of a container.
+    let _ = std::fs::write(config.exit_path.with_file_name("monitor.pid"), std::process::id().to_string());
     // Orphans of the container (runc's helpers, exec'd processes) come to us, not to pid 1.
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("set subreaper: {e}"))?;
 

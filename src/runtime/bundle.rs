@@ -204,7 +204,7 @@ fn mounts(spec: &BundleSpec) -> Result<Vec<Mount>, oci_spec::OciSpecError> {
 /// Writes config.json into `bundle`.
 pub fn write(bundle: &Path, spec: &Spec) -> Result<()> {
     let bytes = serde_json::to_vec(spec)?;
-    crate::store::write_atomic(&bundle.join("config.json"), &bytes)
+    crate::store::write_regenerated(&bundle.join("config.json"), &bytes)
 }
 
 #[cfg(test)]

@@ -22,6 +22,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Writes a file that every container start generates again (bundle config, monitor config):
+/// a crash can leave it torn, but nothing reads it before the next start rewrites it, so it
+/// skips the fsync and rename of `write_atomic`.
+pub fn write_regenerated(path: &Path, bytes: &[u8]) -> Result<()> {
+    fs::write(path, bytes).context(format!("writing {}", path.display()))
+}
+
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value)?;
     write_atomic(path, &bytes)

@@ -167,6 +167,11 @@ impl Daemon {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // Spare monitors exit when the daemon's end of their stdin closes; give them a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !monitor_pids(&self.base).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let leftovers = leftovers(&self.base);
         self.checked = true;
         assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
@@ -266,7 +271,7 @@ pub fn monitor_pids(base: &Path) -> Vec<i32> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
         let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        if args.get(1).map(String::as_str) == Some("monitor") && args.get(2).is_some_and(|a| a.starts_with(&base_text)) {
+        if args.get(1).map(String::as_str) == Some("monitor") && args[2..].iter().any(|a| a.starts_with(&base_text)) {
             pids.push(pid);
         }
     }
