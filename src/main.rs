@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 mod api;
+mod archive;
 mod config;
 mod engine;
 mod error;

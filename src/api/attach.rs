@@ -32,6 +32,7 @@ pub async fn attach(State(engine): State<Arc<Engine>>, Path(id): Path<String>, p
         return Ok(StatusCode::OK.into_response());
     }
     let target = engine.attach(&container, subscription).await?;
+    container.emit(&engine.events, "attach", &[]);
     let content_type = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
     let upgrade = request.headers().get(header::UPGRADE).is_some();
     if !upgrade {

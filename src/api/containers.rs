@@ -36,13 +36,12 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/containers/{id}", delete(remove))
         .route("/containers/{id}/attach", post(super::attach::attach))
         .route("/containers/{id}/{operation}", any(not_yet))
-        .route("/containers/prune", post(|| not_yet_named("POST /containers/prune")))
         .route("/exec/{id}/{operation}", any(|| not_yet_named("exec")))
 }
 
 /// Endpoints that exist in Docker's API but are not built yet answer 501 and say so.
 async fn not_yet(Path((_, operation)): Path<(String, String)>) -> Error {
-    let known = ["top", "changes", "export", "pause", "unpause", "rename", "update", "archive", "copy", "stats", "resize", "exec", "attach"];
+    let known = ["archive", "copy", "stats", "resize", "exec"];
     if known.contains(&operation.as_str()) {
         Error::not_implemented(format!("berth does not implement /containers/{{id}}/{operation} yet"))
     } else {
@@ -255,7 +254,7 @@ fn mounts_json(record: &ContainerRecord) -> Value {
 }
 
 /// The `filters` query value: Docker's `{"key":["v1","v2"]}`, or the older `{"key":{"v":true}}`.
-fn parse_filters(params: &Params) -> Result<HashMap<String, Vec<String>>> {
+pub(super) fn parse_filters(params: &Params) -> Result<HashMap<String, Vec<String>>> {
     let Some(text) = params.get("filters").filter(|t| !t.is_empty()) else { return Ok(HashMap::new()) };
     let value: Value = serde_json::from_str(text).map_err(|err| Error::invalid(format!("invalid filter: {err}")))?;
     let Value::Object(map) = value else { return Err(Error::invalid("invalid filter: expected a JSON object")) };

@@ -68,6 +68,7 @@ async fn create(State(engine): State<Arc<Engine>>, params: Params, body: Body) -
     let _ = tokio::fs::remove_file(&upload).await;
     let record = result?;
     tracing::info!(image = %record.id, "imported image");
+    engine.events.image("import", &record.id, params.get("repo").unwrap_or(""));
     let line = format!("{}\n", json!({"status": record.id}));
     Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
 }

@@ -5,6 +5,7 @@ pub mod attach;
 pub mod containers;
 pub mod error;
 pub mod images;
+pub mod operations;
 pub mod params;
 pub mod system;
 
@@ -30,6 +31,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .merge(system::routes())
         .merge(containers::routes())
+        .merge(operations::routes())
         .merge(images::routes())
         .fallback(|| async { Error::not_found("page not found") })
         .with_state(engine)

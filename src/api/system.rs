@@ -18,6 +18,7 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/_ping", get(ping).head(ping))
         .route("/version", get(version))
         .route("/info", get(info))
+        .route("/events", get(events))
 }
 
 async fn ping() -> Response {
@@ -134,6 +135,64 @@ async fn info(State(engine): State<Arc<Engine>>) -> Json<Value> {
         "SecurityOptions": [],
         "Warnings": [],
     }))
+}
+
+/// `GET /events`: stored events since `since`, then live ones until `until` (or forever).
+async fn events(State(engine): State<Arc<Engine>>, params: super::params::Params) -> crate::error::Result<Response> {
+    let filters = super::containers::parse_filters(&params)?;
+    let to_nanos = |seconds: f64| (seconds * 1e9) as i64;
+    let since = params.unix_time("since")?.map(to_nanos);
+    let until = params.unix_time("until")?.map(to_nanos);
+    let (past, mut live) = engine.events.subscribe(since);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::convert::Infallible>>(64);
+    tokio::spawn(async move {
+        let encode = |event: &crate::engine::events::Event| {
+            let mut line = serde_json::to_vec(event).unwrap_or_default();
+            line.push(b'\n');
+            bytes::Bytes::from(line)
+        };
+        let in_window = |event: &crate::engine::events::Event| until.is_none_or(|u| event.time_nano <= u);
+        for event in past.iter().filter(|e| crate::engine::events::matches(e, &filters)) {
+            if !in_window(event) {
+                return;
+            }
+            if sender.send(Ok(encode(event))).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            let wait = match until {
+                Some(u) => {
+                    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+                    if now > u {
+                        return;
+                    }
+                    std::time::Duration::from_nanos((u - now) as u64)
+                }
+                None => std::time::Duration::from_secs(3600),
+            };
+            match tokio::time::timeout(wait, live.recv()).await {
+                Ok(Ok(event)) => {
+                    if !in_window(&event) {
+                        return;
+                    }
+                    if crate::engine::events::matches(&event, &filters) && sender.send(Ok(encode(&event))).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                Ok(Err(_)) => return,
+                Err(_) if until.is_some() => return,
+                Err(_) => {
+                    if sender.is_closed() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 fn os_name() -> String {

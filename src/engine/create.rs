@@ -91,7 +91,10 @@ impl Engine {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(err);
         }
-        containers.insert(id.clone(), Container::new(dir, record));
+        let container = Container::new(dir, record);
+        containers.insert(id.clone(), container.clone());
+        drop(containers);
+        container.emit(&self.events, "create", &[]);
         tracing::info!(container_id = %id, name = %name, "created container");
         Ok(Created { id, warnings: Vec::new() })
     }

@@ -76,6 +76,7 @@ impl Engine {
                     *container.pidfd.lock().unwrap() = crate::runtime::signal::pidfd_open(started.pid);
                     container.update(|r| r.state.set_running(started.pid, started.start_time, Utc::now()))?;
                     tracing::info!(container_id = %container.id, pid = started.pid, "started container");
+                    container.emit(&self.events, "start", &[]);
                     let engine = self.clone();
                     let watched = container.clone();
                     tokio::spawn(async move { engine.watch(watched, control).await });
@@ -238,6 +239,7 @@ impl Engine {
             tracing::error!(container_id = %container.id, error = %err, "recording exit");
         }
         tracing::info!(container_id = %container.id, exit_code, "container exited");
+        container.emit(&self.events, "die", &[("exitCode", exit_code.to_string())]);
         if container.snapshot().host_config.auto_remove {
             let engine = self.clone();
             let container = container.clone();
@@ -265,12 +267,26 @@ impl Engine {
         let Some(fd) = pidfd.as_ref() else {
             return Err(Error::conflict(format!("cannot kill container: {0}: container {0} is not running", container.id)));
         };
-        match crate::runtime::signal::send(fd, signal) {
+        let sent = crate::runtime::signal::send(fd, signal);
+        drop(pidfd);
+        container.emit(&self.events, "kill", &[("signal", signal.to_string())]);
+        match sent {
             Ok(()) => Ok(()),
             // The process is exiting; the watcher will record it.
             Err(err) if err.raw_os_error() == Some(libc::ESRCH) => Ok(()),
             Err(err) => Err(Error::internal(format!("sending signal {signal} to container {}: {err}", container.id))),
         }
+    }
+
+    /// Sends a signal; a SIGKILL to a paused container also thaws it, because a frozen process
+    /// cannot die (Docker does the same).
+    pub async fn kill_and_thaw(&self, container: &Container, signal: i32) -> Result<()> {
+        self.kill(container, signal)?;
+        if signal == libc::SIGKILL && container.snapshot().state.status == Status::Paused {
+            self.runc.resume(&self.runc_log(container), &container.id).await?;
+            container.update(|r| r.state.status = Status::Running)?;
+        }
+        Ok(())
     }
 
     /// Waits until the container has exited at least `after` times; false on timeout.
@@ -323,15 +339,13 @@ impl Engine {
         }
         let limit = (seconds >= 0).then(|| Duration::from_secs(seconds as u64));
         if self.wait_exits(container, exits, limit).await {
+            container.emit(&self.events, "stop", &[]);
             return Ok(());
         }
         tracing::info!(container_id = %container.id, seconds, "container did not stop in time, sending SIGKILL");
-        if let Err(err) = self.kill(container, libc::SIGKILL) {
-            if err.kind != Kind::Conflict {
-                return Err(err);
-            }
-        }
+        self.kill_and_thaw(container, libc::SIGKILL).await.or_else(|err| if err.kind == Kind::Conflict { Ok(()) } else { Err(err) })?;
         if self.wait_exits(container, exits, Some(Duration::from_secs(30))).await {
+            container.emit(&self.events, "stop", &[]);
             Ok(())
         } else {
             Err(Error::internal(format!("container {} did not exit 30 s after SIGKILL", container.id)))
@@ -346,6 +360,9 @@ impl Engine {
             Err(err) => return Err(err),
         }
         let result = self.start_locked(container).await;
+        if result.is_ok() {
+            container.emit(&self.events, "restart", &[]);
+        }
         let engine = self.clone();
         tokio::spawn(async move { engine.refill_spare().await });
         result
@@ -379,11 +396,8 @@ impl Engine {
         let record = container.snapshot();
         record.state.check_remove(&record.name, force)?;
         if record.state.status.is_running() {
-            if record.state.status == Status::Paused {
-                let _ = self.runc.resume(&self.runc_log(container), &container.id).await;
-            }
             let exits = container.exits.load(Ordering::SeqCst);
-            self.kill(container, libc::SIGKILL)?;
+            self.kill_and_thaw(container, libc::SIGKILL).await?;
             if !self.wait_exits(container, exits, Some(Duration::from_secs(30))).await {
                 return Err(Error::internal(format!("container {} did not exit after SIGKILL", container.id)));
             }
@@ -404,6 +418,7 @@ impl Engine {
             Err(err) => return Err(Error::internal(format!("removing {}: {err}", container.dir.display()))),
         }
         self.forget(&container.id);
+        container.emit(&self.events, "destroy", &[]);
         container.removed.store(true, Ordering::SeqCst);
         container.changes.send_modify(|generation| *generation += 1);
         tracing::info!(container_id = %container.id, "removed container");

@@ -4,10 +4,13 @@
 
 pub mod attach;
 pub mod create;
+pub mod events;
+pub mod ops;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitors;
 pub mod restore;
+pub mod rootfs;
 pub mod spec;
 pub mod state;
 
@@ -50,8 +53,8 @@ pub struct Container {
     pub id: String,
     pub dir: PathBuf,
     record: Mutex<ContainerRecord>,
-    /// Serialises start, stop, restart and remove of this container.
-    op: tokio::sync::Mutex<()>,
+    /// Serialises start, stop, restart, remove and access to a stopped container's files.
+    op: Arc<tokio::sync::Mutex<()>>,
     /// Bumped on every state change; waiters watch it.
     changes: tokio::sync::watch::Sender<u64>,
     /// Number of exits seen since the daemon started, for `wait?condition=next-exit`.
@@ -69,7 +72,7 @@ impl Container {
             id: record.id.clone(),
             dir,
             record: Mutex::new(record),
-            op: tokio::sync::Mutex::new(()),
+            op: Arc::new(tokio::sync::Mutex::new(())),
             changes: tokio::sync::watch::Sender::new(0),
             exits: AtomicU64::new(0),
             removed: AtomicBool::new(false),
@@ -107,6 +110,13 @@ impl Container {
         result
     }
 
+    /// Publishes a container event with the container's name, image and labels.
+    pub fn emit(&self, events: &events::EventBus, action: &str, attributes: &[(&str, String)]) {
+        let record = self.record.lock().unwrap();
+        let labels = record.config.labels.clone().unwrap_or_default();
+        events.container(action, &self.id, &record.name, &record.image, &labels, attributes);
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.join(format!("{}-json.log", self.id))
     }
@@ -140,6 +150,7 @@ pub struct Engine {
     containers: RwLock<HashMap<String, Arc<Container>>>,
     /// The open-file limit given to containers: Docker's 1048576, clamped to what we hold.
     nofile_limit: u64,
+    pub events: events::EventBus,
     /// A monitor process started ahead of time, waiting for its config.
     spare_monitor: tokio::sync::Mutex<Option<monitors::SpareMonitor>>,
 }
@@ -162,6 +173,7 @@ impl Engine {
             containers: RwLock::new(HashMap::new()),
             nofile_limit: hard.min(1_048_576),
             spare_monitor: tokio::sync::Mutex::new(None),
+            events: events::EventBus::default(),
         });
         Ok(engine)
     }

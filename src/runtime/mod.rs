@@ -87,6 +87,20 @@ impl Runc {
         self.run_to_end(log, "pause", &[id.into()]).await.map(drop)
     }
 
+    /// Host pids of the container's processes (`runc ps --format json`).
+    pub async fn ps(&self, log: &Path, id: &str) -> Result<Vec<i32>> {
+        let stdout = self.run_to_end(log, "ps", &["--format".into(), "json".into(), id.into()]).await?;
+        let pids: Option<Vec<i32>> = serde_json::from_slice(&stdout)?;
+        Ok(pids.unwrap_or_default())
+    }
+
+    /// Applies new cgroup limits (an OCI LinuxResources object) to a running container.
+    pub async fn update(&self, log: &Path, id: &str, resources: &serde_json::Value) -> Result<()> {
+        let file = log.with_file_name("resources.json");
+        std::fs::write(&file, serde_json::to_vec(resources)?).map_err(|e| Error::internal(format!("writing {}: {e}", file.display())))?;
+        self.run_to_end(log, "update", &["--resources".into(), file.into(), id.into()]).await.map(drop)
+    }
+
     pub async fn resume(&self, log: &Path, id: &str) -> Result<()> {
         self.run_to_end(log, "resume", &[id.into()]).await.map(drop)
     }

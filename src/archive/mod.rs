@@ -1,0 +1,54 @@
+//! Tar streams and file-system comparisons of container root filesystems: `export`,
+//! `changes`, and the shared pieces that bridge blocking tar code to an HTTP body.
+
+pub mod changes;
+pub mod export;
+
+use std::io::{self, Write};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+/// Size of the chunks sent to an HTTP body.
+const CHUNK: usize = 64 * 1024;
+
+/// A `Write` that hands 64 KiB chunks to an async receiver; for blocking tar code that feeds
+/// a streamed response. A write fails once the receiver (the client) has gone.
+pub struct ChannelWriter {
+    sender: mpsc::Sender<Bytes>,
+    buffer: Vec<u8>,
+}
+
+impl ChannelWriter {
+    pub fn new(sender: mpsc::Sender<Bytes>) -> Self {
+        ChannelWriter { sender, buffer: Vec::with_capacity(CHUNK) }
+    }
+
+    fn send_buffer(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK)));
+        self.sender.blocking_send(chunk).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= CHUNK {
+            self.send_buffer()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_buffer()
+    }
+}
+
+impl Drop for ChannelWriter {
+    fn drop(&mut self) {
+        let _ = self.send_buffer();
+    }
+}
