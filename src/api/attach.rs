@@ -14,31 +14,37 @@ use tokio::net::UnixStream;
 
 use super::params::Params;
 use crate::engine::attach::AttachTarget;
+use crate::engine::logs::LogOptions;
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::monitor::protocol::{self, from_monitor, to_monitor, Subscription};
 
 pub async fn attach(State(engine): State<Arc<Engine>>, Path(id): Path<String>, params: Params, mut request: Request) -> Result<Response> {
     let container = engine.resolve(&id)?;
-    if params.flag("logs") {
-        return Err(Error::not_implemented("attach with logs=1 is not supported yet"));
-    }
+    let logs = params.flag("logs");
     let stream = params.flag("stream");
     let subscription = Subscription { stdout: params.flag("stdout"), stderr: params.flag("stderr") };
     let (tty, stdin_once, open_stdin) = engine.stdio_flags(&container);
     let want_stdin = params.flag("stdin") && open_stdin;
-    if !stream {
-        // Without stream (and without logs) Docker returns at once with nothing to send.
+    if !stream && !logs {
+        // Docker returns at once with nothing to send.
         return Ok(StatusCode::OK.into_response());
     }
-    let target = engine.attach(&container, subscription).await?;
+    // Subscribe before reading the log, so that nothing falls between the two.
+    let target = if stream { Some(engine.attach(&container, subscription).await?) } else { None };
+    let replay = if logs && (subscription.stdout || subscription.stderr) {
+        let options = LogOptions { stdout: subscription.stdout, stderr: subscription.stderr, ..Default::default() };
+        Some(engine.logs(container.clone(), options)?)
+    } else {
+        None
+    };
     container.emit(&engine.events, "attach", &[]);
     let content_type = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
     let upgrade = request.headers().get(header::UPGRADE).is_some();
     if !upgrade {
         // A plain HTTP client gets the output as the response body and cannot send stdin.
         let (writer, reader) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(pump(target, writer, tokio::io::empty(), tty, false, false));
+        tokio::spawn(pump(target, replay, writer, tokio::io::empty(), tty, false, false));
         let body = Body::from_stream(tokio_util_stream(reader));
         return Ok(([(header::CONTENT_TYPE, content_type)], body).into_response());
     }
@@ -48,7 +54,7 @@ pub async fn attach(State(engine): State<Arc<Engine>>, Path(id): Path<String>, p
             Ok(upgraded) => {
                 let io = TokioIo::new(upgraded);
                 let (reader, writer) = tokio::io::split(io);
-                pump(target, writer, reader, tty, want_stdin, stdin_once).await;
+                pump(target, replay, writer, reader, tty, want_stdin, stdin_once).await;
             }
             Err(err) => tracing::debug!(error = %err, "attach upgrade failed"),
         }
@@ -75,13 +81,32 @@ fn tokio_util_stream(reader: tokio::io::DuplexStream) -> impl futures_util::Stre
     })
 }
 
-/// Copies the monitor's output to the client and the client's input to the monitor until the
-/// container exits, then half-closes the client connection.
-async fn pump<W, R>(target: AttachTarget, mut client_out: W, mut client_in: R, tty: bool, want_stdin: bool, stdin_once: bool)
-where
+/// Sends the log replay (already framed), then copies the monitor's output to the client and
+/// the client's input to the monitor until the container exits, then half-closes the client
+/// connection.
+async fn pump<W, R>(
+    target: Option<AttachTarget>,
+    replay: Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
+    mut client_out: W,
+    mut client_in: R,
+    tty: bool,
+    want_stdin: bool,
+    stdin_once: bool,
+) where
     W: AsyncWrite + Unpin + Send + 'static,
     R: AsyncRead + Unpin + Send + 'static,
 {
+    if let Some(mut replay) = replay {
+        while let Some(chunk) = replay.recv().await {
+            if client_out.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    }
+    let Some(target) = target else {
+        let _ = client_out.shutdown().await;
+        return;
+    };
     let monitor: UnixStream = match target {
         AttachTarget::Connected(stream) => stream,
         AttachTarget::Pending(receiver) => match receiver.await {

@@ -29,6 +29,7 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/containers/{id}/changes", get(changes))
         .route("/containers/{id}/export", get(export))
         .route("/containers/prune", post(prune))
+        .route("/containers/{id}/stats", get(stats))
 }
 
 async fn pause(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<StatusCode> {
@@ -97,6 +98,63 @@ async fn export(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Re
     let receiver = engine.export(&container).await?;
     let stream = ReceiverStream::new(receiver).map(Ok::<_, std::convert::Infallible>);
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], Body::from_stream(stream)).into_response())
+}
+
+/// Streams one sample a second (`stream`, the default), or returns one object: after two
+/// samples a second apart, or at once with `one-shot`.
+async fn stats(State(engine): State<Arc<Engine>>, Path(id): Path<String>, params: Params) -> Result<Response> {
+    let container = engine.resolve(&id)?;
+    let stream = params.get("stream").is_none() || params.flag("stream");
+    let one_shot = params.flag("one-shot");
+    if one_shot && stream {
+        return Err(Error::invalid("cannot have stream=true and one-shot=true"));
+    }
+    let first = engine.stats_sample(&container).await?;
+    if !stream {
+        let (previous, current) = if one_shot {
+            (None, first)
+        } else {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            (Some(first), engine.stats_sample(&container).await?)
+        };
+        return Ok(Json(stats_json(previous.as_ref(), &current)).into_response());
+    }
+    let (sender, receiver) = tokio::sync::mpsc::channel::<std::result::Result<Bytes, std::convert::Infallible>>(4);
+    tokio::spawn(async move {
+        let mut previous: Option<crate::engine::stats::Sample> = None;
+        let mut current = first;
+        loop {
+            let mut line = serde_json::to_vec(&stats_json(previous.as_ref(), &current)).unwrap_or_default();
+            line.push(b'\n');
+            if sender.send(Ok(Bytes::from(line))).await.is_err() || !container.is_running() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            previous = Some(current);
+            current = match engine.stats_sample(&container).await {
+                Ok(sample) => sample,
+                Err(_) => return,
+            };
+        }
+    });
+    let body = Body::from_stream(ReceiverStream::new(receiver));
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+fn stats_json(previous: Option<&crate::engine::stats::Sample>, current: &crate::engine::stats::Sample) -> Value {
+    let mut object = current.body.clone();
+    object.insert("read".into(), json!(current.read));
+    match previous {
+        Some(previous) => {
+            object.insert("preread".into(), json!(previous.read));
+            object.insert("precpu_stats".into(), previous.body.get("cpu_stats").cloned().unwrap_or(Value::Null));
+        }
+        None => {
+            object.insert("preread".into(), json!("0001-01-01T00:00:00Z"));
+            object.insert("precpu_stats".into(), crate::engine::stats::empty_cpu_stats());
+        }
+    }
+    Value::Object(object)
 }
 
 async fn prune(State(engine): State<Arc<Engine>>, params: Params) -> Result<Json<Value>> {

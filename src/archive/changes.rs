@@ -1,8 +1,8 @@
 //! `GET /containers/{id}/changes`: what the container changed, read from its overlay upper
 //! directory. A whiteout (character device 0:0) is a deletion, a path missing from every
-//! lower layer is an addition, anything else in the upper directory is a modification.
-//! Directories that only exist in the upper directory because overlayfs copied them up for a
-//! child, with the same metadata as below, are not reported.
+//! lower layer is an addition, anything else in the upper directory is a modification. A
+//! directory that exists below is in the upper directory only because something in it
+//! changed, so it is reported as modified, as Docker reports the parents of changed files.
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -56,17 +56,15 @@ fn walk(upper: &Path, lowers: &[PathBuf], relative: &Path, parent_added: bool, f
                 }
             }
             Some(below) => {
-                if meta.is_dir() {
-                    let opaque = is_opaque(&entry.path());
-                    if opaque || !same_dir(&meta, &below) {
-                        found.push(Change { path: text.clone(), kind: Kind::Modified as u8 });
-                    }
-                    if opaque {
+                found.push(Change { path: text.clone(), kind: Kind::Modified as u8 });
+                if meta.is_dir() && below.is_dir() {
+                    if is_opaque(&entry.path()) {
                         report_hidden(upper, lowers, &path, found)?;
                     }
                     walk(upper, lowers, &path, false, found)?;
-                } else {
-                    found.push(Change { path: text, kind: Kind::Modified as u8 });
+                } else if meta.is_dir() {
+                    // A file replaced by a directory: everything in it is new.
+                    walk(upper, lowers, &path, true, found)?;
                 }
             }
         }
@@ -107,14 +105,6 @@ fn is_opaque(path: &Path) -> bool {
         libc::lgetxattr(c_path.as_ptr(), c"trusted.overlay.opaque".as_ptr(), value.as_mut_ptr().cast(), value.len())
     };
     n == 1 && value[0] == b'y'
-}
-
-fn same_dir(upper: &std::fs::Metadata, lower: &std::fs::Metadata) -> bool {
-    upper.mode() == lower.mode()
-        && upper.uid() == lower.uid()
-        && upper.gid() == lower.gid()
-        && upper.mtime() == lower.mtime()
-        && upper.mtime_nsec() == lower.mtime_nsec()
 }
 
 #[cfg(test)]

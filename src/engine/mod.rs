@@ -12,6 +12,7 @@ pub mod monitors;
 pub mod restore;
 pub mod rootfs;
 pub mod spec;
+pub mod stats;
 pub mod state;
 
 use std::collections::HashMap;

@@ -11,9 +11,6 @@ use crate::image::overlay::{self, RootfsPaths};
 /// A mounted container rootfs; a temporary mount is undone when this is dropped.
 pub struct RootfsAccess {
     pub path: PathBuf,
-    pub upper: PathBuf,
-    /// Lower directories, top first: the init layer, then the image layers.
-    pub lowers: Vec<PathBuf>,
     temporary: bool,
     _op: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
@@ -33,15 +30,7 @@ impl Engine {
         let record = container.snapshot();
         let image = self.images.get(&record.image_id).context(format!("image {} of the container", record.image_id))?;
         let paths = RootfsPaths::new(&container.dir, &self.images.init_layer());
-        let mut lowers = vec![paths.init.clone()];
-        lowers.extend(self.images.layer_dirs_top_first(&image));
-        let access = |temporary, op| RootfsAccess {
-            path: paths.merged.clone(),
-            upper: paths.upper.clone(),
-            lowers: lowers.clone(),
-            temporary,
-            _op: op,
-        };
+        let access = |temporary, op| RootfsAccess { path: paths.merged.clone(), temporary, _op: op };
         if container.is_running() {
             return Ok(access(false, None));
         }

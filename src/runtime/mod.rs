@@ -87,6 +87,12 @@ impl Runc {
         self.run_to_end(log, "pause", &[id.into()]).await.map(drop)
     }
 
+    /// One sample of cgroup statistics (`runc events --stats`).
+    pub async fn events_stats(&self, log: &Path, id: &str) -> Result<serde_json::Value> {
+        let stdout = self.run_to_end(log, "events", &["--stats".into(), id.into()]).await?;
+        Ok(serde_json::from_slice(&stdout)?)
+    }
+
     /// Host pids of the container's processes (`runc ps --format json`).
     pub async fn ps(&self, log: &Path, id: &str) -> Result<Vec<i32>> {
         let stdout = self.run_to_end(log, "ps", &["--format".into(), "json".into(), id.into()]).await?;
