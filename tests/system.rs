@@ -122,3 +122,37 @@ async fn import_of_a_broken_tar_is_rejected() {
     assert_eq!(images.as_array().unwrap().len(), 1);
     daemon.check_clean().await;
 }
+
+#[tokio::test]
+async fn images_tag_and_remove_with_conflicts() {
+    let daemon = Daemon::start().await;
+    let tagged = daemon.request("POST", "/images/busybox/tag?repo=docker.io%2Flibrary%2Fmybox&tag=v2", b"");
+    assert_eq!(tagged.status, 201, "{}", tagged.text());
+    let inspect = daemon.request("GET", "/images/mybox:v2/json", b"").json();
+    let id = inspect["Id"].as_str().unwrap().to_string();
+    let mut tags: Vec<String> = inspect["RepoTags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+    tags.sort();
+    assert_eq!(tags, vec!["busybox:latest", "mybox:v2"]);
+    assert_eq!(daemon.request("POST", "/images/nope/tag?repo=x", b"").status, 404);
+
+    // Two tags: removing one only untags.
+    let untag = daemon.request("DELETE", "/images/mybox:v2", b"");
+    assert_eq!(untag.status, 200, "{}", untag.text());
+    assert_eq!(untag.json(), serde_json::json!([{"Untagged": "mybox:v2"}]));
+
+    // The last tag of an image a container uses needs force.
+    let created = daemon.post_json("/containers/create", serde_json::json!({"Image": "busybox", "Cmd": ["true"]}));
+    let container = created.json()["Id"].as_str().unwrap().to_string();
+    let conflict = daemon.request("DELETE", "/images/busybox", b"");
+    assert_eq!(conflict.status, 409);
+    assert!(conflict.json()["message"].as_str().unwrap().starts_with("conflict: unable to remove repository reference \"busybox\" (must force)"), "{}", conflict.text());
+    assert_eq!(daemon.request("DELETE", &format!("/containers/{container}"), b"").status, 204);
+
+    let deleted = daemon.request("DELETE", "/images/busybox", b"");
+    assert_eq!(deleted.status, 200);
+    assert_eq!(deleted.json(), serde_json::json!([{"Untagged": "busybox:latest"}, {"Deleted": id}]));
+    assert_eq!(std::fs::read_dir(daemon.root().join("image/layers")).unwrap().count(), 0);
+    assert_eq!(daemon.request("GET", "/images/json", b"").json(), serde_json::json!([]));
+    assert_eq!(daemon.request("DELETE", "/images/busybox", b"").status, 404);
+    daemon.check_clean().await;
+}

@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
@@ -21,7 +22,9 @@ pub fn routes() -> Router<Arc<Engine>> {
     Router::new()
         .route("/images/create", post(create))
         .route("/images/json", get(list))
-        .route("/images/{*rest}", get(get_image))
+        .route("/images/{*rest}", get(get_image).post(post_image).delete(delete_image))
+        .route("/images/load", post(|| async { Error::not_implemented("berth does not implement image load yet: import a root filesystem with POST /images/create?fromSrc=-") }))
+        .route("/images/get", get(|| async { Error::not_implemented("berth does not implement image save yet") }))
 }
 
 async fn create(State(engine): State<Arc<Engine>>, params: Params, body: Body) -> Result<Response> {
@@ -93,6 +96,24 @@ async fn list(State(engine): State<Arc<Engine>>) -> Result<Json<Value>> {
     let mut images = engine.images.list()?;
     images.sort_by(|a, b| b.created.cmp(&a.created));
     Ok(Json(Value::Array(images.iter().map(|i| summary(&engine, i)).collect())))
+}
+
+/// `POST /images/{name}/tag`; other POSTs under /images/{name} (push) are not served.
+async fn post_image(State(engine): State<Arc<Engine>>, Path(rest): Path<String>, params: Params) -> Result<StatusCode> {
+    let Some(name) = rest.strip_suffix("/tag") else {
+        if rest.ends_with("/push") {
+            return Err(Error::not_implemented("berth does not implement image push"));
+        }
+        return Err(Error::not_found("page not found"));
+    };
+    engine.tag_image(name, params.get("repo").unwrap_or(""), params.get("tag").unwrap_or(""))?;
+    Ok(StatusCode::CREATED)
+}
+
+/// `DELETE /images/{name}`: `[{"Untagged": "..."}, {"Deleted": "sha256:..."}]`.
+async fn delete_image(State(engine): State<Arc<Engine>>, Path(name): Path<String>, params: Params) -> Result<Json<Value>> {
+    let removed = engine.remove_image(&name, params.flag("force"))?;
+    Ok(Json(serde_json::to_value(removed)?))
 }
 
 /// `GET /images/{name}/json`; names may contain slashes, so the route takes the rest.

@@ -5,6 +5,7 @@
 pub mod attach;
 pub mod create;
 pub mod events;
+pub mod images;
 pub mod ops;
 pub mod lifecycle;
 pub mod logs;

@@ -137,6 +137,41 @@ impl ImageStore {
         Ok(())
     }
 
+    /// Points `tag` (already normalised) at an existing image.
+    pub fn tag(&self, id: &str, tag: &str) -> Result<()> {
+        let _guard = self.lock.lock().unwrap();
+        let mut repositories = self.repositories();
+        repositories.insert(tag.to_string(), id.to_string());
+        crate::store::write_json(&self.repositories_path(), &repositories)
+    }
+
+    /// Removes one tag; returns true if it existed.
+    pub fn untag(&self, tag: &str) -> Result<bool> {
+        let _guard = self.lock.lock().unwrap();
+        let mut repositories = self.repositories();
+        let existed = repositories.remove(tag).is_some();
+        crate::store::write_json(&self.repositories_path(), &repositories)?;
+        Ok(existed)
+    }
+
+    /// Deletes an image record and the layers no other image uses.
+    pub fn delete(&self, image: &ImageRecord) -> Result<()> {
+        let _guard = self.lock.lock().unwrap();
+        let mut repositories = self.repositories();
+        repositories.retain(|_, id| id != &image.id);
+        crate::store::write_json(&self.repositories_path(), &repositories)?;
+        let path = self.root.join("configs").join(format!("{}.json", &image.id[7..]));
+        std::fs::remove_file(&path).context(format!("removing {}", path.display()))?;
+        let others = self.list()?;
+        for diff_id in &image.diff_ids {
+            if !others.iter().any(|other| other.diff_ids.contains(diff_id)) {
+                let dir = self.layer_dir(diff_id);
+                std::fs::remove_dir_all(&dir).context(format!("removing layer {}", dir.display()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Directories of an image's layers, top layer first (the order overlayfs's lowerdir wants).
     pub fn layer_dirs_top_first(&self, image: &ImageRecord) -> Vec<PathBuf> {
         image.diff_ids.iter().rev().map(|d| self.layer_dir(d)).collect()
