@@ -10,7 +10,7 @@ BIN       := target/release/berth
 BUSYBOX   := target/busybox.tar
 CURL      := curl -sf --unix-socket $(SOCKET)
 
-.PHONY: all deps build run stop test bench clean
+.PHONY: all deps build run stop test bench conformance clean
 
 all: build
 
@@ -49,6 +49,11 @@ test: deps $(BUSYBOX)
 
 bench: build $(BUSYBOX)
 	python3 scripts/bench.py --berth $(BIN) --busybox $(BUSYBOX)
+
+# Runs the same scenarios against the Docker Engine on this machine and a berth started for
+# the run, prints where they differ and regenerates docs/compatibility.md (needs dockerd).
+conformance: build $(BUSYBOX)
+	python3 scripts/conformance.py --berth $(BIN) --busybox $(BUSYBOX)
 
 clean:
 	cargo clean

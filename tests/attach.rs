@@ -79,3 +79,26 @@ async fn attach_to_running_container_and_errors() {
     assert_eq!(missing.status, 404);
     daemon.check_clean().await;
 }
+
+#[tokio::test]
+async fn attach_stdin_to_running_container() {
+    let daemon = Daemon::start().await;
+    let config = Config {
+        image: Some("busybox"),
+        cmd: Some(vec!["cat"]),
+        open_stdin: Some(true),
+        stdin_once: Some(true),
+        ..Default::default()
+    };
+    let id = daemon.docker.create_container::<String, _>(None, config).await.unwrap().id;
+    daemon.docker.start_container::<String>(&id, None).await.unwrap();
+    let options = AttachContainerOptions::<String> { stream: Some(true), stdin: Some(true), stdout: Some(true), ..Default::default() };
+    let AttachContainerResults { output, mut input } = daemon.docker.attach_container(&id, Some(options)).await.unwrap();
+    input.write_all(b"late input\n").await.unwrap();
+    input.shutdown().await.unwrap();
+    let (out, _) = tokio::time::timeout(std::time::Duration::from_secs(20), collect(output)).await.unwrap();
+    assert_eq!(out, "late input\n");
+    let wait = daemon.request("POST", &format!("/containers/{id}/wait"), b"");
+    assert_eq!(wait.json()["StatusCode"], 0);
+    daemon.check_clean().await;
+}

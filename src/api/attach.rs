@@ -44,7 +44,7 @@ pub async fn attach(State(engine): State<Arc<Engine>>, Path(id): Path<String>, p
     if !upgrade {
         // A plain HTTP client gets the output as the response body and cannot send stdin.
         let (writer, reader) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(pump(target, replay, writer, tokio::io::empty(), tty, false, false));
+        tokio::spawn(pump(target, replay, writer, tokio::io::empty(), Streaming { tty, want_stdin: false, stdin_once: false }, no_control));
         let body = Body::from_stream(tokio_util_stream(reader));
         return Ok(([(header::CONTENT_TYPE, content_type)], body).into_response());
     }
@@ -54,21 +54,42 @@ pub async fn attach(State(engine): State<Arc<Engine>>, Path(id): Path<String>, p
             Ok(upgraded) => {
                 let io = TokioIo::new(upgraded);
                 let (reader, writer) = tokio::io::split(io);
-                pump(target, replay, writer, reader, tty, want_stdin, stdin_once).await;
+                pump(target, replay, writer, reader, Streaming { tty, want_stdin, stdin_once }, no_control).await;
             }
             Err(err) => tracing::debug!(error = %err, "attach upgrade failed"),
         }
     });
+    Ok(upgraded_response(content_type))
+}
+
+/// Builds the `101 UPGRADED` reply of a hijacked attach or exec start.
+pub fn upgraded_response(content_type: &'static str) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    Ok(response)
+    response
 }
 
-fn tokio_util_stream(reader: tokio::io::DuplexStream) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
+/// Options of a hijacked stream.
+#[derive(Debug, Clone, Copy)]
+pub struct Streaming {
+    /// Raw bytes (a terminal) instead of multiplexed frames.
+    pub tty: bool,
+    /// Forward the client's bytes to the process's stdin.
+    pub want_stdin: bool,
+    /// Close the process's stdin when the client's input ends.
+    pub stdin_once: bool,
+}
+
+/// A control-frame handler that records nothing and shows nothing.
+pub fn no_control(_kind: u8, _payload: &[u8]) -> Option<String> {
+    None
+}
+
+pub fn tokio_util_stream(reader: tokio::io::DuplexStream) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
     futures_util::stream::unfold(reader, |mut reader| async move {
         let mut buffer = vec![0u8; 64 * 1024];
         match reader.read(&mut buffer).await {
@@ -82,20 +103,23 @@ fn tokio_util_stream(reader: tokio::io::DuplexStream) -> impl futures_util::Stre
 }
 
 /// Sends the log replay (already framed), then copies the monitor's output to the client and
-/// the client's input to the monitor until the container exits, then half-closes the client
-/// connection.
-async fn pump<W, R>(
+/// the client's input to the monitor until the process exits, then half-closes the client
+/// connection. Control frames go to `on_control` first, so an exec's exit code is recorded
+/// before the client sees the end of the stream. Text that `on_control` returns is sent as
+/// stderr.
+pub async fn pump<W, R, F>(
     target: Option<AttachTarget>,
     replay: Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
     mut client_out: W,
     mut client_in: R,
-    tty: bool,
-    want_stdin: bool,
-    stdin_once: bool,
+    streaming: Streaming,
+    mut on_control: F,
 ) where
     W: AsyncWrite + Unpin + Send + 'static,
     R: AsyncRead + Unpin + Send + 'static,
+    F: FnMut(u8, &[u8]) -> Option<String> + Send,
 {
+    let Streaming { tty, want_stdin, stdin_once } = streaming;
     if let Some(mut replay) = replay {
         while let Some(chunk) = replay.recv().await {
             if client_out.write_all(&chunk).await.is_err() {
@@ -139,12 +163,23 @@ async fn pump<W, R>(
         // Keep the write half open: dropping it would end this client's subscription early.
         std::future::pending::<()>().await;
     });
-    while let Ok(Some((kind, payload))) = protocol::read_frame_async(&mut monitor_in).await {
+    while let Ok(Some((kind, mut payload))) = protocol::read_frame_async(&mut monitor_in).await {
         let stream_id = match kind {
             from_monitor::STDOUT => 1u8,
             from_monitor::STDERR => 2u8,
-            from_monitor::EXITED => break,
-            _ => continue,
+            _ => {
+                let shown = on_control(kind, &payload);
+                if kind == from_monitor::EXITED {
+                    break;
+                }
+                match shown {
+                    Some(text) => {
+                        payload = text.into_bytes();
+                        2u8
+                    }
+                    None => continue,
+                }
+            }
         };
         let written = if tty {
             client_out.write_all(&payload).await

@@ -36,21 +36,16 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/containers/{id}", delete(remove))
         .route("/containers/{id}/attach", post(super::attach::attach))
         .route("/containers/{id}/{operation}", any(not_yet))
-        .route("/exec/{id}/{operation}", any(|| not_yet_named("exec")))
 }
 
 /// Endpoints that exist in Docker's API but are not built yet answer 501 and say so.
 async fn not_yet(Path((_, operation)): Path<(String, String)>) -> Error {
-    let known = ["archive", "copy", "stats", "resize", "exec"];
+    let known = ["stats", "resize", "exec"];
     if known.contains(&operation.as_str()) {
         Error::not_implemented(format!("berth does not implement /containers/{{id}}/{operation} yet"))
     } else {
         Error::not_found("page not found")
     }
-}
-
-async fn not_yet_named(what: &'static str) -> Error {
-    Error::not_implemented(format!("berth does not implement {what} yet"))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
@@ -99,7 +94,7 @@ async fn restart(State(engine): State<Arc<Engine>>, Path(id): Path<String>, para
 async fn kill(State(engine): State<Arc<Engine>>, Path(id): Path<String>, params: Params) -> Result<StatusCode> {
     let container = engine.resolve(&id)?;
     let signal = signal_param(&params, "signal")?.unwrap_or(libc::SIGKILL);
-    engine.kill_and_thaw(&container, signal).await?;
+    engine.kill_and_thaw(&container, &id, signal).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -128,11 +123,8 @@ async fn logs(State(engine): State<Arc<Engine>>, Path(id): Path<String>, params:
     let container = engine.resolve(&id)?;
     let tail = match params.get("tail").filter(|t| !t.is_empty() && *t != "all") {
         None => None,
-        Some(text) => match text.parse::<i64>() {
-            Ok(n) if n >= 0 => Some(n as usize),
-            Ok(_) => None,
-            Err(_) => return Err(Error::invalid(format!("invalid value for tail: {text:?}"))),
-        },
+        // Docker reads a tail that is not a number as "all".
+        Some(text) => text.parse::<i64>().ok().filter(|n| *n >= 0).map(|n| n as usize),
     };
     let options = LogOptions {
         stdout: params.flag("stdout"),
@@ -157,13 +149,28 @@ fn format_time(time: Option<DateTime<Utc>>) -> String {
     }
 }
 
+/// The `Command` column: path and arguments, with arguments that need it in single quotes
+/// (`sh -c 'exit 2'`), as Docker shows them.
 fn command_string(record: &ContainerRecord) -> String {
-    std::iter::once(record.path.as_str()).chain(record.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
+    let mut parts = vec![record.path.clone()];
+    for arg in &record.args {
+        let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+        parts.push(if plain { arg.clone() } else { format!("'{}'", arg.replace('\'', "'\\''")) });
+    }
+    parts.join(" ")
 }
 
 fn network_mode(record: &ContainerRecord) -> &str {
     match record.host_config.network_mode.as_str() {
-        "" | "default" => "bridge",
+        "" => "default",
+        other => other,
+    }
+}
+
+/// The name of the network a container is on, for `NetworkSettings.Networks`.
+fn network_name(record: &ContainerRecord) -> &str {
+    match network_mode(record) {
+        "default" => "bridge",
         other => other,
     }
 }
@@ -179,6 +186,8 @@ fn inspect_json(engine: &Engine, container: &Container) -> Value {
     let dir = &container.dir;
     let mut config = serde_json::to_value(&record.config).unwrap_or(Value::Null);
     config["Image"] = json!(record.image);
+    let ids = engine.execs.of_container(&record.id);
+    let exec_ids = if ids.is_empty() { Value::Null } else { json!(ids) };
     let mut host_config = serde_json::to_value(&record.host_config).unwrap_or(Value::Null);
     if host_config["NetworkMode"] == "" {
         host_config["NetworkMode"] = json!("default");
@@ -216,7 +225,7 @@ fn inspect_json(engine: &Engine, container: &Container) -> Value {
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": null,
+        "ExecIDs": exec_ids,
         "HostConfig": host_config,
         "GraphDriver": {
             "Name": "overlay",
@@ -234,7 +243,7 @@ fn inspect_json(engine: &Engine, container: &Container) -> Value {
             "SandboxID": "",
             "Ports": {},
             "SandboxKey": "",
-            "Networks": { network_mode(&record): {"IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": null} },
+            "Networks": { network_name(&record): {"IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": null} },
         },
     })
 }
@@ -269,6 +278,8 @@ pub(super) fn parse_filters(params: &Params) -> Result<HashMap<String, Vec<Strin
     }
     Ok(filters)
 }
+
+const LIST_FILTERS: [&str; 6] = ["id", "name", "status", "exited", "label", "ancestor"];
 
 fn matches_filters(record: &ContainerRecord, filters: &HashMap<String, Vec<String>>) -> Result<bool> {
     for (key, values) in filters {
@@ -313,6 +324,9 @@ fn matches_filters(record: &ContainerRecord, filters: &HashMap<String, Vec<Strin
 
 async fn list(State(engine): State<Arc<Engine>>, params: Params) -> Result<Json<Value>> {
     let filters = parse_filters(&params)?;
+    if let Some(key) = filters.keys().find(|k| !LIST_FILTERS.contains(&k.as_str())) {
+        return Err(Error::invalid(format!("invalid filter '{key}'")));
+    }
     let all = params.flag("all") || filters.contains_key("status") || filters.contains_key("exited");
     let limit = params.int("limit")?.filter(|l| *l > 0);
     let mut records: Vec<ContainerRecord> = engine.all().iter().map(|c| c.snapshot()).collect();

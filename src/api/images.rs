@@ -57,7 +57,8 @@ async fn create(State(engine): State<Arc<Engine>>, params: Params, body: Body) -
         file.flush().await.context("writing upload file")?;
         let engine = engine.clone();
         let path = upload.clone();
-        let message = params.get("message").unwrap_or("").to_string();
+        // Docker records the source of an import as its comment when no message is given.
+        let message = params.get("message").filter(|m| !m.is_empty()).unwrap_or("Imported from -").to_string();
         tokio::task::spawn_blocking(move || -> Result<ImageRecord> {
             let (diff_id, size) = import::unpack_layer(&engine.images, &path)?;
             let record = import::new_record(diff_id, size, &message, config)?;
@@ -125,10 +126,7 @@ async fn get_image(State(engine): State<Arc<Engine>>, Path(rest): Path<String>) 
         return Err(Error::not_found("page not found"));
     };
     let image = engine.images.resolve(name)?;
-    let mut config = serde_json::to_value(&image.config)?;
-    if config["Env"].is_null() {
-        config["Env"] = json!(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]);
-    }
+    let config = serde_json::to_value(&image.config)?;
     Ok(Json(json!({
         "Id": image.id,
         "RepoTags": engine.images.tags_of(&image.id),

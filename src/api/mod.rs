@@ -1,9 +1,11 @@
 //! HTTP: the router, API-version prefixes, the headers on every response, and the listeners.
 //! Handlers parse the request, call one engine function and write Docker's reply.
 
+pub mod archive;
 pub mod attach;
 pub mod containers;
 pub mod error;
+pub mod exec;
 pub mod images;
 pub mod operations;
 pub mod params;
@@ -32,8 +34,12 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(system::routes())
         .merge(containers::routes())
         .merge(operations::routes())
+        .merge(exec::routes())
+        .merge(archive::routes())
         .merge(images::routes())
         .fallback(|| async { Error::not_found("page not found") })
+        // Docker's router has no "method not allowed": a wrong method is an unknown route.
+        .method_not_allowed_fallback(|| async { Error::not_found("page not found") })
         .with_state(engine)
 }
 

@@ -83,13 +83,13 @@ async fn update(State(engine): State<Arc<Engine>>, Path(id): Path<String>, body:
         restart_policy: request.restart_policy.map(|p| p.name),
     };
     engine.update(&container, update).await?;
-    Ok(Json(json!({"Warnings": []})))
+    Ok(Json(json!({"Warnings": null})))
 }
 
 async fn changes(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<Json<Value>> {
     let container = engine.resolve(&id)?;
     let changes = engine.changes(&container).await?;
-    // Docker answers null, not [], when nothing changed.
+    // Docker returns null, not [], when nothing changed.
     Ok(Json(if changes.is_empty() { Value::Null } else { serde_json::to_value(changes)? }))
 }
 

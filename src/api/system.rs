@@ -15,10 +15,18 @@ use crate::engine::Engine;
 
 pub fn routes() -> Router<Arc<Engine>> {
     Router::new()
-        .route("/_ping", get(ping).head(ping))
+        .route("/_ping", get(ping).head(ping_head))
         .route("/version", get(version))
         .route("/info", get(info))
         .route("/events", get(events))
+}
+
+/// `HEAD /_ping`: the same headers as GET, with an empty body (`Content-Length: 0`).
+async fn ping_head() -> Response {
+    let mut response = ping().await;
+    *response.body_mut() = axum::body::Body::empty();
+    response.headers_mut().insert(header::CONTENT_LENGTH, axum::http::HeaderValue::from_static("0"));
+    response
 }
 
 async fn ping() -> Response {
@@ -97,7 +105,7 @@ async fn info(State(engine): State<Arc<Engine>>) -> Json<Value> {
         "ContainersStopped": containers.len() - count(Status::Running) - count(Status::Paused),
         "Images": images,
         "Driver": "overlay",
-        "DriverStatus": [],
+        "DriverStatus": null,
         "DockerRootDir": engine.paths.root.display().to_string(),
         "Plugins": {"Volume": [], "Network": ["host", "none"], "Log": ["json-file"]},
         "MemoryLimit": true,
@@ -133,7 +141,7 @@ async fn info(State(engine): State<Arc<Engine>>) -> Json<Value> {
         "Isolation": "",
         "InitBinary": "",
         "SecurityOptions": [],
-        "Warnings": [],
+        "Warnings": null,
     }))
 }
 
@@ -143,6 +151,15 @@ async fn events(State(engine): State<Arc<Engine>>, params: super::params::Params
     let to_nanos = |seconds: f64| (seconds * 1e9) as i64;
     let since = params.unix_time("since")?.map(to_nanos);
     let until = params.unix_time("until")?.map(to_nanos);
+    if let (Some(s), Some(u)) = (since, until) {
+        if s > u {
+            return Err(crate::error::Error::invalid(format!(
+                "`since` time ({}) cannot be after `until` time ({})",
+                params.get("since").unwrap_or(""),
+                params.get("until").unwrap_or("")
+            )));
+        }
+    }
     let (past, mut live) = engine.events.subscribe(since);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::convert::Infallible>>(64);
     tokio::spawn(async move {

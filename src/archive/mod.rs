@@ -1,10 +1,15 @@
 //! Tar streams and file-system comparisons of container root filesystems: `export`,
-//! `changes`, and the shared pieces that bridge blocking tar code to an HTTP body.
+//! `changes`, the `docker cp` endpoints (`copy`, `extract`), and the shared pieces that bridge
+//! blocking tar code to an HTTP body.
 
 pub mod changes;
+pub mod copy;
 pub mod export;
+pub mod extract;
+pub mod resolve;
+pub mod tar_writer;
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -50,5 +55,32 @@ impl Write for ChannelWriter {
 impl Drop for ChannelWriter {
     fn drop(&mut self) {
         let _ = self.send_buffer();
+    }
+}
+
+/// A `Read` over chunks from an async sender, for blocking tar code that consumes a streamed
+/// request body. An error chunk fails the read, and a closed channel is the end of the file.
+pub struct ChannelReader {
+    receiver: mpsc::Receiver<io::Result<Bytes>>,
+    chunk: Bytes,
+}
+
+impl ChannelReader {
+    pub fn new(receiver: mpsc::Receiver<io::Result<Bytes>>) -> Self {
+        ChannelReader { receiver, chunk: Bytes::new() }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.receiver.blocking_recv() {
+                None => return Ok(0),
+                Some(chunk) => self.chunk = chunk?,
+            }
+        }
+        let length = buffer.len().min(self.chunk.len());
+        buffer[..length].copy_from_slice(&self.chunk.split_to(length));
+        Ok(length)
     }
 }

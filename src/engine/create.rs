@@ -41,7 +41,15 @@ impl Engine {
         if config.stop_signal.as_deref().is_some_and(|s| !s.is_empty()) {
             crate::runtime::signal::parse(config.stop_signal.as_deref().unwrap())?;
         }
-        config.env = Some(merge_env(image.config.env.as_deref().unwrap_or(&[]), config.env.as_deref().unwrap_or(&[])));
+        if !config.working_dir.is_empty() && !config.working_dir.starts_with('/') {
+            return Err(Error::invalid(format!(
+                "the working directory '{}' is invalid, it needs to be an absolute path",
+                config.working_dir
+            )));
+        }
+        let env = merge_env(image.config.env.as_deref().unwrap_or(&[]), config.env.as_deref().unwrap_or(&[]));
+        // Docker shows null, not [], when neither the image nor the request sets a variable.
+        config.env = (!env.is_empty()).then_some(env);
         if config.working_dir.is_empty() {
             config.working_dir = image.config.working_dir.clone();
         }
@@ -55,6 +63,9 @@ impl Engine {
         }
         if config.entrypoint.as_ref().is_none_or(|e| e.is_empty()) {
             config.entrypoint = image.config.entrypoint.clone();
+        } else if config.entrypoint.as_ref().is_some_and(|e| e.iter().all(String::is_empty)) {
+            // `--entrypoint ""` clears the entrypoint; inspect shows it as null, as Docker does.
+            config.entrypoint = None;
         }
         let mut labels = image.config.labels.clone().unwrap_or_default();
         labels.extend(config.labels.take().unwrap_or_default());

@@ -100,12 +100,12 @@ impl EventBus {
             history.pop_front();
         }
         history.push_back(event.clone());
-        // Sending fails only when nobody listens, which is fine.
+        // Sending fails only when there are no subscribers, which is fine.
         let _ = self.sender.send(event);
     }
 
-    /// The stored events from `since_nanos` on, and a receiver for the ones after them. Both
-    /// are taken under the history lock, so no event falls between the two.
+    /// Returns the stored events from `since_nanos` on and a receiver for the ones after them.
+    /// Both are taken under the history lock, so no event falls between the two.
     pub fn subscribe(&self, since_nanos: Option<i64>) -> (Vec<Event>, broadcast::Receiver<Event>) {
         let history = self.history.lock().unwrap();
         let receiver = self.sender.subscribe();

@@ -18,7 +18,7 @@ use crate::monitor::protocol::{self, from_monitor, to_monitor, ExitRecord, Start
 use crate::monitor::MonitorConfig;
 use crate::runtime::bundle::{self, BundleSpec};
 
-/// What `wait` waits for (`condition` query parameter).
+/// The condition a `wait` request waits for (its `condition` query parameter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitCondition {
     NotRunning,
@@ -52,8 +52,15 @@ impl Engine {
         }
         let record = container.snapshot();
         record.state.check_start(&container.id)?;
-        let monitor_config = self.prepare_start(container).await?;
-        self.launch_monitor(container).await?;
+        let monitor_config = match self.prepare_start(container).await {
+            Ok(config) => config,
+            Err(err) => {
+                let exit_code = crate::runtime::classify(&err.message).1;
+                container.update(|r| r.state.set_start_failed(exit_code, &err.message, Utc::now()))?;
+                return Err(err);
+            }
+        };
+        self.launch_monitor(&container.dir.join("monitor.json")).await?;
 
         // Pending attachers subscribe before the process exists, so they miss no output.
         let pending: Vec<_> = container.pending_attach.lock().unwrap().drain(..).collect();
@@ -143,7 +150,9 @@ impl Engine {
         let group = std::fs::read_to_string(merged.join("etc/group")).unwrap_or_default();
         let user = crate::runtime::user::resolve(&config.user, &passwd, &group)?;
 
-        let mut env = config.env.clone().unwrap_or_default();
+        // An entry without '=' is not passed on: Docker starts such a container without it,
+        // while runc would reject it.
+        let mut env: Vec<String> = config.env.clone().unwrap_or_default().into_iter().filter(|e| e.contains('=')).collect();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
             env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
         }
@@ -191,7 +200,8 @@ impl Engine {
             runc_binary: self.runc.binary.clone(),
             runc_root: self.runc.root.clone(),
             socket: self.paths.monitor_socket(&container.id),
-            log_path: container.log_path(),
+            log_path: Some(container.log_path()),
+            exec_process: None,
             log_max_size: self.settings.log_max_size,
             log_max_files: self.settings.log_max_files,
             exit_path: container.dir.join("exit.json"),
@@ -253,10 +263,11 @@ impl Engine {
         }
     }
 
-    /// Sends a signal to the container's init process.
-    pub fn kill(&self, container: &Container, signal: i32) -> Result<()> {
+    /// Sends a signal to the container's init process. `reference` names the container in
+    /// the error, as the client named it.
+    pub fn kill(&self, container: &Container, reference: &str, signal: i32) -> Result<()> {
         let record = container.snapshot();
-        record.state.check_kill(&container.id)?;
+        record.state.check_kill(reference, &container.id)?;
         let mut pidfd = container.pidfd.lock().unwrap();
         if pidfd.is_none() {
             // After a daemon restart: reopen, checking that the pid is still the same process.
@@ -265,7 +276,8 @@ impl Engine {
             }
         }
         let Some(fd) = pidfd.as_ref() else {
-            return Err(Error::conflict(format!("cannot kill container: {0}: container {0} is not running", container.id)));
+            // The process is gone and the watcher is about to record its exit.
+            return Err(super::state::not_running(reference, &container.id));
         };
         let sent = crate::runtime::signal::send(fd, signal);
         drop(pidfd);
@@ -280,11 +292,16 @@ impl Engine {
 
     /// Sends a signal; a SIGKILL to a paused container also thaws it, because a frozen process
     /// cannot die (Docker does the same).
-    pub async fn kill_and_thaw(&self, container: &Container, signal: i32) -> Result<()> {
-        self.kill(container, signal)?;
+    pub async fn kill_and_thaw(&self, container: &Container, reference: &str, signal: i32) -> Result<()> {
+        self.kill(container, reference, signal)?;
         if signal == libc::SIGKILL && container.snapshot().state.status == Status::Paused {
             self.runc.resume(&self.runc_log(container), &container.id).await?;
-            container.update(|r| r.state.status = Status::Running)?;
+            // The process may already have died and been recorded as exited.
+            container.update(|r| {
+                if r.state.status == Status::Paused {
+                    r.state.status = Status::Running
+                }
+            })?;
         }
         Ok(())
     }
@@ -332,7 +349,7 @@ impl Engine {
         };
         let seconds = timeout.or(record.config.stop_timeout).unwrap_or(10);
         let exits = container.exits.load(Ordering::SeqCst);
-        if let Err(err) = self.kill(container, signal) {
+        if let Err(err) = self.kill(container, &container.id, signal) {
             if err.kind != Kind::Conflict {
                 return Err(err);
             }
@@ -343,7 +360,9 @@ impl Engine {
             return Ok(());
         }
         tracing::info!(container_id = %container.id, seconds, "container did not stop in time, sending SIGKILL");
-        self.kill_and_thaw(container, libc::SIGKILL).await.or_else(|err| if err.kind == Kind::Conflict { Ok(()) } else { Err(err) })?;
+        self.kill_and_thaw(container, &container.id, libc::SIGKILL)
+            .await
+            .or_else(|err| if err.kind == Kind::Conflict { Ok(()) } else { Err(err) })?;
         if self.wait_exits(container, exits, Some(Duration::from_secs(30))).await {
             container.emit(&self.events, "stop", &[]);
             Ok(())
@@ -397,7 +416,10 @@ impl Engine {
         record.state.check_remove(&record.name, force)?;
         if record.state.status.is_running() {
             let exits = container.exits.load(Ordering::SeqCst);
-            self.kill_and_thaw(container, libc::SIGKILL).await?;
+            // A conflict means the process has just ended; its exit is recorded below.
+            self.kill_and_thaw(container, &container.id, libc::SIGKILL)
+                .await
+                .or_else(|err| if err.kind == Kind::Conflict { Ok(()) } else { Err(err) })?;
             if !self.wait_exits(container, exits, Some(Duration::from_secs(30))).await {
                 return Err(Error::internal(format!("container {} did not exit after SIGKILL", container.id)));
             }
@@ -418,6 +440,7 @@ impl Engine {
             Err(err) => return Err(Error::internal(format!("removing {}: {err}", container.dir.display()))),
         }
         self.forget(&container.id);
+        self.execs.forget_container(&container.id);
         container.emit(&self.events, "destroy", &[]);
         container.removed.store(true, Ordering::SeqCst);
         container.changes.send_modify(|generation| *generation += 1);

@@ -3,8 +3,10 @@
 //! `image`. Docker's names for states live here and in `api`; runc's live below.
 
 pub mod attach;
+pub mod copy;
 pub mod create;
 pub mod events;
+pub mod exec;
 pub mod images;
 pub mod ops;
 pub mod lifecycle;
@@ -83,7 +85,7 @@ impl Container {
         })
     }
 
-    /// A copy of the current record.
+    /// Returns a copy of the current record.
     pub fn snapshot(&self) -> ContainerRecord {
         self.record.lock().unwrap().clone()
     }
@@ -102,12 +104,14 @@ impl Container {
 
     /// Changes the record, writes it to disk and wakes waiters.
     fn update(&self, change: impl FnOnce(&mut ContainerRecord)) -> Result<()> {
-        let bytes = {
+        // The lock is held through the write, so concurrent updates reach the disk in the
+        // order they were made and never share the temporary file.
+        let result = {
             let mut record = self.record.lock().unwrap();
             change(&mut record);
-            serde_json::to_vec_pretty(&*record)?
+            let bytes = serde_json::to_vec_pretty(&*record)?;
+            crate::store::write_atomic(&self.dir.join("container.json"), &bytes)
         };
-        let result = crate::store::write_atomic(&self.dir.join("container.json"), &bytes);
         self.changes.send_modify(|generation| *generation += 1);
         result
     }
@@ -151,8 +155,9 @@ pub struct Engine {
     pub images: ImageStore,
     containers: RwLock<HashMap<String, Arc<Container>>>,
     /// The open-file limit given to containers: Docker's 1048576, clamped to what we hold.
-    nofile_limit: u64,
+    pub(crate) nofile_limit: u64,
     pub events: events::EventBus,
+    pub execs: exec::ExecTable,
     /// A monitor process started ahead of time, waiting for its config.
     spare_monitor: tokio::sync::Mutex<Option<monitors::SpareMonitor>>,
 }
@@ -176,6 +181,7 @@ impl Engine {
             nofile_limit: hard.min(1_048_576),
             spare_monitor: tokio::sync::Mutex::new(None),
             events: events::EventBus::default(),
+            execs: exec::ExecTable::default(),
         });
         Ok(engine)
     }

@@ -2,13 +2,14 @@
 //! daemon keeps one spare monitor that has already forked away and waits on its stdin for the
 //! path of a config; a start hands it the path and starts the next spare in the background.
 
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
 
-use super::{Container, Engine};
+use super::Engine;
 use crate::error::{Context, Error, Result};
 
 /// A spare monitor: its stdin takes the config path, its stdout reports `ready`.
@@ -18,23 +19,22 @@ pub struct SpareMonitor {
 }
 
 impl Engine {
-    /// Starts a monitor for `container` (whose monitor.json is written) and waits until its
-    /// socket is listening.
-    pub(super) async fn launch_monitor(self: &Arc<Self>, container: &Container) -> Result<()> {
-        let config = container.dir.join("monitor.json");
+    /// Starts a monitor for the config file `config` and waits until its socket is listening.
+    /// The monitor writes its own errors to monitor.log beside the config.
+    pub(super) async fn launch_monitor(self: &Arc<Self>, config: &Path) -> Result<()> {
         let spare = self.spare_monitor.lock().await.take();
         let monitor = match spare {
             Some(monitor) => monitor,
             None => self.spawn_spare().await?,
         };
-        match hand_config(monitor, &config).await {
+        match hand_config(monitor, config).await {
             Ok(()) => Ok(()),
             Err(first) => {
                 // The spare may have died since it was started; try once with a fresh one.
-                tracing::debug!(container_id = %container.id, error = %first, "spare monitor failed, starting another");
+                tracing::debug!(config = %config.display(), error = %first, "spare monitor failed, starting another");
                 let fresh = self.spawn_spare().await?;
-                hand_config(fresh, &config).await.map_err(|err| {
-                    let log = std::fs::read_to_string(container.dir.join("monitor.log")).unwrap_or_default();
+                hand_config(fresh, config).await.map_err(|err| {
+                    let log = std::fs::read_to_string(config.with_file_name("monitor.log")).unwrap_or_default();
                     err.context(format!("monitor failed to start ({})", log.trim()))
                 })
             }
@@ -62,9 +62,12 @@ impl Engine {
     /// Executes `berth monitor --spare-for ROOT` in a new session. The first process forks and
     /// exits at once; the forked one keeps the pipes.
     async fn spawn_spare(&self) -> Result<SpareMonitor> {
+        // /proc/self/exe still names the running binary after a rebuild replaced the file;
+        // argv[0] keeps the path for ps and for tools that look for monitors by it.
         let exe = std::env::current_exe().context("locating the berth binary")?;
-        let mut command = tokio::process::Command::new(exe);
+        let mut command = tokio::process::Command::new("/proc/self/exe");
         command
+            .arg0(exe.as_os_str().to_string_lossy().trim_end_matches(" (deleted)"))
             .arg("monitor")
             .arg("--spare-for")
             .arg(&self.paths.root)

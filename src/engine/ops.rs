@@ -40,7 +40,11 @@ impl Engine {
             _ => return Err(Error::conflict(format!("Container {} is not running", container.id))),
         }
         self.runc.pause(&self.runc_log(container), &container.id).await?;
-        container.update(|r| r.state.status = Status::Paused)?;
+        container.update(|r| {
+            if r.state.status == Status::Running {
+                r.state.status = Status::Paused
+            }
+        })?;
         container.emit(&self.events, "pause", &[]);
         Ok(())
     }
@@ -51,7 +55,11 @@ impl Engine {
             return Err(Error::conflict(format!("Container {} is not paused", container.id)));
         }
         self.runc.resume(&self.runc_log(container), &container.id).await?;
-        container.update(|r| r.state.status = Status::Running)?;
+        container.update(|r| {
+            if r.state.status == Status::Paused {
+                r.state.status = Status::Running
+            }
+        })?;
         container.emit(&self.events, "unpause", &[]);
         Ok(())
     }
@@ -60,7 +68,13 @@ impl Engine {
         if new_name.is_empty() {
             return Err(Error::invalid("Neither old nor new names may be empty"));
         }
-        let new_name = validate_name(new_name)?;
+        let allocating = |err: Error| Error::new(err.kind, format!("Error when allocating new name: {}", err.message));
+        let new_name = validate_name(new_name).map_err(|_| {
+            allocating(Error::invalid(format!(
+                "Invalid container name (/{}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                new_name.trim_start_matches('/')
+            )))
+        })?;
         let old_name = container.name();
         if old_name == new_name {
             return Err(Error::invalid(format!("Renaming a container with the same name as its current name")));
@@ -68,10 +82,10 @@ impl Engine {
         // Hold the index lock so that a concurrent create cannot take the same name.
         let containers = self.containers.write().unwrap();
         if let Some(other) = containers.values().find(|c| c.id != container.id && c.name() == new_name) {
-            return Err(Error::conflict(format!(
+            return Err(allocating(Error::conflict(format!(
                 "Conflict. The container name \"{new_name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
                 other.id
-            )));
+            ))));
         }
         container.update(|r| r.name = new_name.clone())?;
         drop(containers);
@@ -219,7 +233,7 @@ fn parse_until(text: &str) -> Result<i64> {
 }
 
 /// Keeps the rows of `ps` output whose PID column is one of `pids`. Fields past the column
-/// count are joined into the last column, which holds the command and its spaces.
+/// count are joined into the last column, which contains the command and its spaces.
 pub fn parse_ps(output: &str, pids: &[i32]) -> Result<Top> {
     let mut lines = output.lines();
     let header = lines.next().unwrap_or("");

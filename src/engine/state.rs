@@ -82,11 +82,12 @@ impl StateRecord {
         }
     }
 
-    pub fn check_kill(&self, id: &str) -> Result<()> {
+    /// Checks that a signal can be sent. `reference` is the container as the client named it.
+    pub fn check_kill(&self, reference: &str, id: &str) -> Result<()> {
         if self.status.is_running() {
             Ok(())
         } else {
-            Err(Error::conflict(format!("cannot kill container: {id}: container {id} is not running")))
+            Err(not_running(reference, id))
         }
     }
 
@@ -152,6 +153,10 @@ impl StateRecord {
     }
 }
 
+pub fn not_running(reference: &str, id: &str) -> Error {
+    Error::conflict(format!("cannot kill container: {reference}: container {id} is not running"))
+}
+
 /// Formats a duration as Docker's go-units `HumanDuration` does.
 pub fn human_duration(duration: chrono::Duration) -> String {
     let seconds = duration.num_seconds();
@@ -199,10 +204,10 @@ mod tests {
     #[test]
     fn kill_and_remove_rules() {
         let mut state = StateRecord::default();
-        assert_eq!(state.check_kill("abc").unwrap_err().message, "cannot kill container: abc: container abc is not running");
+        assert_eq!(state.check_kill("web", "abc").unwrap_err().message, "cannot kill container: web: container abc is not running");
         assert!(state.check_remove("/n", false).is_ok());
         state.set_running(10, 1, Utc::now());
-        assert!(state.check_kill("abc").is_ok());
+        assert!(state.check_kill("web", "abc").is_ok());
         assert_eq!(state.check_remove("/n", false).unwrap_err().kind, Kind::Conflict);
         assert!(state.check_remove("/n", true).is_ok());
     }

@@ -14,7 +14,7 @@ pub struct Sample {
     pub body: Map<String, Value>,
 }
 
-/// The zero sample Docker sends as `precpu_stats` before there is a previous one.
+/// Returns the zero sample Docker sends as `precpu_stats` before there is a previous one.
 pub fn empty_cpu_stats() -> Value {
     json!({"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0}, "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}})
 }
@@ -98,7 +98,7 @@ fn blkio(raw: &Value) -> Value {
     json!({"io_service_bytes_recursive": if list.is_empty() { Value::Null } else { json!(list) }})
 }
 
-/// The host's CPU time in nanoseconds: the first line of /proc/stat, in clock ticks.
+/// Reads the host's CPU time in nanoseconds from the first line of /proc/stat.
 fn system_cpu_usage() -> u64 {
     let ticks_per_second = 100u64; // USER_HZ, fixed at 100 on Linux for /proc/stat.
     std::fs::read_to_string("/proc/stat")

@@ -152,8 +152,8 @@ pub fn apply_changes(config: &mut ImageRunConfig, changes: &[String]) -> Result<
                     .ok_or_else(|| Error::invalid(format!("LABEL needs key=value: {change}")))?;
                 config.labels.get_or_insert_with(Default::default).insert(k.trim().into(), v.trim().trim_matches('"').into());
             }
-            other => {
-                return Err(Error::invalid(format!("{other} is not a valid change command")));
+            _ => {
+                return Err(Error::invalid(format!("{} is not a valid change command", instruction.to_ascii_lowercase())));
             }
         }
     }
@@ -197,6 +197,6 @@ mod tests {
     #[test]
     fn unknown_change_is_invalid() {
         let err = apply_changes(&mut ImageRunConfig::default(), &["RUN true".into()]).unwrap_err();
-        assert_eq!(err.message, "RUN is not a valid change command");
+        assert_eq!(err.message, "run is not a valid change command");
     }
 }

@@ -32,8 +32,13 @@ pub fn create_init_layer(dir: &Path) -> Result<()> {
     for sub in ["dev", "proc", "sys", "etc", "dev/pts", "dev/shm"] {
         std::fs::create_dir_all(dir.join(sub)).context("creating init layer")?;
     }
-    for file in ["etc/hostname", "etc/hosts", "etc/resolv.conf", ".dockerenv"] {
+    for file in ["etc/hostname", "etc/hosts", "etc/resolv.conf", ".dockerenv", "dev/console"] {
         std::fs::write(dir.join(file), b"").context("creating init layer")?;
+    }
+    // Docker's init layer links /etc/mtab to the kernel's mount table.
+    let mtab = dir.join("etc/mtab");
+    if std::fs::symlink_metadata(&mtab).is_err() {
+        std::os::unix::fs::symlink("/proc/mounts", &mtab).context("creating init layer")?;
     }
     Ok(())
 }

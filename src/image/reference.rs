@@ -25,7 +25,10 @@ pub fn normalise(reference: &str) -> Result<String> {
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c) || c.is_ascii_uppercase());
     let (repo, tag) = with_tag.rsplit_once(':').unwrap_or((&with_tag, "latest"));
-    if !valid || repo.is_empty() || tag.is_empty() || repo.chars().any(|c| c.is_ascii_uppercase()) {
+    if repo.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(Error::invalid("invalid reference format: repository name must be lowercase"));
+    }
+    if !valid || repo.is_empty() || tag.is_empty() {
         return Err(Error::invalid(format!("invalid reference format: {reference}")));
     }
     Ok(with_tag)

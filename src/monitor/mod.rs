@@ -6,8 +6,8 @@
 //! on its stdout (the daemon's sync pipe), and waits for a START frame. It then runs
 //! `runc run` in the foreground: one runc process creates, starts, waits for and deletes the
 //! container. The monitor writes every output byte to the json-file log and to subscribed
-//! clients, reaps runc, writes the exit file atomically, unmounts the rootfs and tells its
-//! clients. It uses threads and blocking I/O only; it must not start an async runtime.
+//! clients, reaps runc, writes the exit file atomically, unmounts the rootfs and sends its
+//! clients the exit notice. It uses threads and blocking I/O only; it must not start an async runtime.
 
 pub mod protocol;
 
@@ -28,15 +28,20 @@ use crate::runtime::Runc;
 use crate::store::logs::{LogWriter, Stream};
 use protocol::{from_monitor, to_monitor, ExitRecord, StartFailed, Started, Subscription};
 
-/// What the daemon tells a monitor, written to `monitor.json` in the container directory.
+/// Settings of one monitor, written by the daemon to `monitor.json` beside the exit file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MonitorConfig {
     pub container_id: String,
+    /// The bundle of a container; for an exec, the directory for its pid file and runc log.
     pub bundle: PathBuf,
+    /// For an exec: the OCI process file to run with `runc exec` in the running container.
+    #[serde(default)]
+    pub exec_process: Option<PathBuf>,
     pub runc_binary: PathBuf,
     pub runc_root: PathBuf,
     pub socket: PathBuf,
-    pub log_path: PathBuf,
+    /// The json-file log; None for an exec, whose output Docker does not log.
+    pub log_path: Option<PathBuf>,
     pub log_max_size: u64,
     pub log_max_files: u32,
     pub exit_path: PathBuf,
@@ -61,7 +66,7 @@ struct Subscriber {
 }
 
 struct Shared {
-    log: Mutex<LogWriter>,
+    log: Mutex<Option<LogWriter>>,
     subscribers: Mutex<Vec<Subscriber>>,
     stdin: Mutex<Option<File>>,
 }
@@ -114,10 +119,10 @@ fn run(config_path: Option<&Path>) -> Result<(), String> {
     // Orphans of the container (runc's helpers, exec'd processes) come to us, not to pid 1.
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("set subreaper: {e}"))?;
 
-    let (stdout_read, stdout_write) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
-    let (stderr_read, stderr_write) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
+    let (stdout_read, stdout_write) = pipe_cloexec().map_err(|e| format!("pipe: {e}"))?;
+    let (stderr_read, stderr_write) = pipe_cloexec().map_err(|e| format!("pipe: {e}"))?;
     let (stdin_child, stdin_ours): (Stdio, Option<File>) = if config.open_stdin {
-        let (read, write) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
+        let (read, write) = pipe_cloexec().map_err(|e| format!("pipe: {e}"))?;
         (Stdio::from(read), Some(File::from(write)))
     } else {
         (Stdio::null(), None)
@@ -125,8 +130,13 @@ fn run(config_path: Option<&Path>) -> Result<(), String> {
 
     let _ = std::fs::remove_file(&config.socket);
     let listener = UnixListener::bind(&config.socket).map_err(|e| format!("binding {}: {e}", config.socket.display()))?;
-    let log = LogWriter::open(&config.log_path, config.log_max_size, config.log_max_files)
-        .map_err(|e| format!("opening log {}: {e}", config.log_path.display()))?;
+    let log = match &config.log_path {
+        Some(path) => Some(
+            LogWriter::open(path, config.log_max_size, config.log_max_files)
+                .map_err(|e| format!("opening log {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
     let shared = Arc::new(Shared {
         log: Mutex::new(log),
         subscribers: Mutex::new(Vec::new()),
@@ -154,7 +164,10 @@ fn run(config_path: Option<&Path>) -> Result<(), String> {
     let runc = Runc { binary: config.runc_binary.clone(), root: config.runc_root.clone() };
     let pid_file = config.pid_file();
     let _ = std::fs::remove_file(&pid_file);
-    let mut command = runc.std_command(&config.runc_log(), "run", &Runc::run_args(&config.bundle, &pid_file, None, &config.container_id));
+    let mut command = match &config.exec_process {
+        Some(process) => runc.std_command(&config.runc_log(), "exec", &Runc::exec_args(process, &pid_file, &config.container_id)),
+        None => runc.std_command(&config.runc_log(), "run", &Runc::run_args(&config.bundle, &pid_file, None, &config.container_id)),
+    };
     command.stdin(stdin_child).stdout(Stdio::from(stdout_write)).stderr(Stdio::from(stderr_write));
     let outcome = match command.spawn() {
         Ok(child) => supervise(child, &config, &shared),
@@ -166,7 +179,9 @@ fn run(config_path: Option<&Path>) -> Result<(), String> {
         let _ = reader.join();
     }
     let now = Utc::now();
-    let _ = shared.log.lock().unwrap().finish(now);
+    if let Some(log) = shared.log.lock().unwrap().as_mut() {
+        let _ = log.finish(now);
+    }
 
     let record = match outcome {
         Outcome::Exited(exit_code) => ExitRecord {
@@ -248,6 +263,13 @@ fn supervise(child: std::process::Child, config: &MonitorConfig, shared: &Shared
     }
 }
 
+/// Creates a pipe whose ends are closed on exec. runc must receive only the ends that are
+/// passed as its stdio: an inherited copy of the stdin write end would keep the process from
+/// ever seeing the end of its input.
+fn pipe_cloexec() -> nix::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+}
+
 fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -287,9 +309,10 @@ fn spawn_reader(pipe: OwnedFd, stream: Stream, shared: Arc<Shared>) -> std::thre
             };
             let chunk = &buffer[..n];
             {
-                let mut log = shared.log.lock().unwrap();
-                if let Err(err) = log.write(stream, chunk, Utc::now()).and_then(|_| log.flush()) {
-                    eprintln!("berth monitor: writing log: {err}");
+                if let Some(log) = shared.log.lock().unwrap().as_mut() {
+                    if let Err(err) = log.write(stream, chunk, Utc::now()).and_then(|_| log.flush()) {
+                        eprintln!("berth monitor: writing log: {err}");
+                    }
                 }
             }
             let kind = if stream == Stream::Stdout { from_monitor::STDOUT } else { from_monitor::STDERR };

@@ -74,8 +74,44 @@ pub struct BundleSpec {
     pub memory: i64,
     pub nano_cpus: i64,
     pub pids_limit: i64,
-    /// The open-file limit to set; Docker asks for 1048576, the daemon clamps it to its own.
+    /// The open-file limit to set. Docker sets 1048576; the daemon clamps it to its own hard limit.
     pub nofile_limit: u64,
+}
+
+/// Builds the OCI process for `runc exec`, with the same capabilities and limits as a
+/// container's init process.
+pub fn exec_process(args: Vec<String>, env: Vec<String>, cwd: String, user: &ResolvedUser, nofile_limit: u64) -> Result<oci_spec::runtime::Process> {
+    let build_error = |err: oci_spec::OciSpecError| Error::internal(format!("building OCI process: {err}"));
+    let caps: HashSet<Capability> = DEFAULT_CAPABILITIES.into_iter().collect();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .build()
+        .map_err(build_error)?;
+    let user = UserBuilder::default()
+        .uid(user.uid)
+        .gid(user.gid)
+        .additional_gids(user.additional_gids.clone())
+        .build()
+        .map_err(build_error)?;
+    let nofile = PosixRlimitBuilder::default()
+        .typ(PosixRlimitType::RlimitNofile)
+        .hard(nofile_limit)
+        .soft(nofile_limit)
+        .build()
+        .map_err(build_error)?;
+    ProcessBuilder::default()
+        .terminal(false)
+        .args(args)
+        .env(env)
+        .cwd(cwd)
+        .user(user)
+        .capabilities(capabilities)
+        .rlimits(vec![nofile])
+        .no_new_privileges(false)
+        .build()
+        .map_err(build_error)
 }
 
 pub fn generate(spec: &BundleSpec) -> Result<Spec> {

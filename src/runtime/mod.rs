@@ -52,6 +52,12 @@ impl Runc {
         args
     }
 
+    /// Argv for `runc exec` in the foreground: runc starts the process in the running
+    /// container, waits for it and exits with its status.
+    pub fn exec_args(process: &Path, pid_file: &Path, id: &str) -> Vec<OsString> {
+        vec!["--process".into(), process.into(), "--pid-file".into(), pid_file.into(), id.into()]
+    }
+
     pub fn std_command(&self, log: &Path, subcommand: &str, args: &[OsString]) -> std::process::Command {
         let mut command = std::process::Command::new(&self.binary);
         command.args(self.argv(log, subcommand, args));
@@ -87,7 +93,7 @@ impl Runc {
         self.run_to_end(log, "pause", &[id.into()]).await.map(drop)
     }
 
-    /// One sample of cgroup statistics (`runc events --stats`).
+    /// Reads one sample of cgroup statistics (`runc events --stats`).
     pub async fn events_stats(&self, log: &Path, id: &str) -> Result<serde_json::Value> {
         let stdout = self.run_to_end(log, "events", &["--stats".into(), id.into()]).await?;
         Ok(serde_json::from_slice(&stdout)?)

@@ -46,7 +46,9 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ResolvedUser> {
                 })?,
         };
     }
-    let mut additional_gids = Vec::new();
+    // The primary group is a supplementary group too, as Docker sets it (libcontainer's
+    // GetExecUser starts the list with it), so `id` shows it under groups.
+    let mut additional_gids = vec![gid];
     if let Some(name) = name {
         for fields in group.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
             if fields.len() >= 4 && fields[3].split(',').any(|member| member == name) {
@@ -74,10 +76,10 @@ mod tests {
 
     #[test]
     fn resolves_names_and_numbers() {
-        assert_eq!(resolve("", PASSWD, GROUP).unwrap(), ResolvedUser { uid: 0, gid: 0, additional_gids: vec![] });
+        assert_eq!(resolve("", PASSWD, GROUP).unwrap(), ResolvedUser { uid: 0, gid: 0, additional_gids: vec![0] });
         assert_eq!(resolve("nobody", PASSWD, GROUP).unwrap().uid, 65534);
-        assert_eq!(resolve("www", PASSWD, GROUP).unwrap(), ResolvedUser { uid: 33, gid: 33, additional_gids: vec![4] });
-        assert_eq!(resolve("1000:1000", PASSWD, GROUP).unwrap(), ResolvedUser { uid: 1000, gid: 1000, additional_gids: vec![] });
+        assert_eq!(resolve("www", PASSWD, GROUP).unwrap(), ResolvedUser { uid: 33, gid: 33, additional_gids: vec![33, 4] });
+        assert_eq!(resolve("1000:1000", PASSWD, GROUP).unwrap(), ResolvedUser { uid: 1000, gid: 1000, additional_gids: vec![1000] });
         assert_eq!(resolve("33:nogroup", PASSWD, GROUP).unwrap().gid, 65534);
     }
 

@@ -25,7 +25,7 @@ impl Stream {
     }
 }
 
-/// Longest line kept as one entry; Docker's json-file driver splits at 16 KiB too.
+/// Maximum length of one entry; Docker's json-file driver also splits longer lines at 16 KiB.
 const MAX_ENTRY: usize = 16 * 1024;
 
 /// Appends entries to a json-file log, rotating it when it grows past `max_size` bytes.
