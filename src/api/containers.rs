@@ -281,22 +281,24 @@ pub(super) fn parse_filters(params: &Params) -> Result<HashMap<String, Vec<Strin
 
 const LIST_FILTERS: [&str; 6] = ["id", "name", "status", "exited", "label", "ancestor"];
 
-fn matches_filters(record: &ContainerRecord, filters: &HashMap<String, Vec<String>>) -> Result<bool> {
+/// `ancestors` maps each `ancestor` filter value to the image id it names.
+fn matches_filters(record: &ContainerRecord, filters: &HashMap<String, Vec<String>>, ancestors: &HashMap<String, String>) -> Result<bool> {
     for (key, values) in filters {
         if values.is_empty() {
             continue;
         }
         let ok = match key.as_str() {
             "id" => values.iter().any(|v| record.id.starts_with(v.as_str())),
-            "name" => values.iter().any(|v| record.name.trim_start_matches('/').contains(v.trim_start_matches('/'))),
-            "status" => {
+            // Docker matches names as regular expressions against the name with its slash.
+            "name" => {
+                let mut any = false;
                 for v in values {
-                    if !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(&v.as_str()) {
-                        return Err(Error::invalid(format!("invalid filter 'status={v}'")));
-                    }
+                    let pattern = regex::Regex::new(v).map_err(|err| Error::invalid(format!("invalid filter 'name={v}': {err}")))?;
+                    any |= pattern.is_match(&record.name);
                 }
-                values.iter().any(|v| v == record.state.status.as_str())
+                any
             }
+            "status" => values.iter().any(|v| v == record.state.status.as_str()),
             "exited" => {
                 let mut any = false;
                 for v in values {
@@ -312,7 +314,7 @@ fn matches_filters(record: &ContainerRecord, filters: &HashMap<String, Vec<Strin
                     None => labels.contains_key(v.as_str()),
                 })
             }
-            "ancestor" => values.iter().any(|v| record.image == *v || record.image_id.contains(v.as_str())),
+            "ancestor" => values.iter().any(|v| ancestors.get(v).is_some_and(|id| *id == record.image_id) || record.image == *v),
             other => return Err(Error::invalid(format!("invalid filter '{other}'"))),
         };
         if !ok {
@@ -325,8 +327,20 @@ fn matches_filters(record: &ContainerRecord, filters: &HashMap<String, Vec<Strin
 async fn list(State(engine): State<Arc<Engine>>, params: Params) -> Result<Json<Value>> {
     let filters = parse_filters(&params)?;
     if let Some(key) = filters.keys().find(|k| !LIST_FILTERS.contains(&k.as_str())) {
-        return Err(Error::invalid(format!("invalid filter '{key}'")));
+        return Err(Error::invalid(format!("Invalid filter '{key}'")));
     }
+    // Checked before any container is looked at, so the answer does not depend on them.
+    for status in filters.get("status").into_iter().flatten() {
+        if !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(&status.as_str()) {
+            return Err(Error::invalid(format!("Invalid filter 'status={status}'")));
+        }
+    }
+    let ancestors: HashMap<String, String> = filters
+        .get("ancestor")
+        .into_iter()
+        .flatten()
+        .filter_map(|v| engine.images.resolve(v).ok().map(|image| (v.clone(), image.id)))
+        .collect();
     let all = params.flag("all") || filters.contains_key("status") || filters.contains_key("exited");
     let limit = params.int("limit")?.filter(|l| *l > 0);
     let mut records: Vec<ContainerRecord> = engine.all().iter().map(|c| c.snapshot()).collect();
@@ -337,7 +351,7 @@ async fn list(State(engine): State<Arc<Engine>>, params: Params) -> Result<Json<
         if !all && !record.state.status.is_running() {
             continue;
         }
-        if !matches_filters(&record, &filters)? {
+        if !matches_filters(&record, &filters, &ancestors)? {
             continue;
         }
         out.push(json!({

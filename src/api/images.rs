@@ -77,24 +77,59 @@ async fn create(State(engine): State<Arc<Engine>>, params: Params, body: Body) -
     Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
 }
 
+/// Compiles a `reference` filter, a glob as Go's path.Match reads it (`*` and `?` stop at
+/// `/`), into a regular expression. A pattern with a tag matches `repo:tag`; one without
+/// matches the repository, so every tag of it.
+fn reference_pattern(pattern: &str) -> Result<(regex::Regex, bool)> {
+    let with_tag = pattern.rsplit('/').next().is_some_and(|last| last.contains(':'));
+    let pattern = pattern.strip_prefix("docker.io/library/").unwrap_or(pattern);
+    let mut expression = String::from("^");
+    for ch in pattern.chars() {
+        match ch {
+            '*' => expression.push_str("[^/]*"),
+            '?' => expression.push_str("[^/]"),
+            other => expression.push_str(&regex::escape(&other.to_string())),
+        }
+    }
+    expression.push('$');
+    let compiled = regex::Regex::new(&expression).map_err(|err| Error::invalid(format!("invalid reference filter {pattern}: {err}")))?;
+    Ok((compiled, with_tag))
+}
+
 fn summary(engine: &Engine, image: &ImageRecord) -> Value {
     let created = chrono::DateTime::parse_from_rfc3339(&image.created).map(|t| t.timestamp()).unwrap_or(0);
     json!({
         "Id": image.id,
         "ParentId": "",
         "RepoTags": engine.images.tags_of(&image.id),
-        "RepoDigests": [],
+        "RepoDigests": null,
         "Created": created,
         "Size": image.size,
         "SharedSize": -1,
         "VirtualSize": image.size,
-        "Labels": image.config.labels.clone().unwrap_or_default(),
+        "Labels": image.config.labels.clone().filter(|l| !l.is_empty()),
         "Containers": -1,
     })
 }
 
-async fn list(State(engine): State<Arc<Engine>>) -> Result<Json<Value>> {
+async fn list(State(engine): State<Arc<Engine>>, params: Params) -> Result<Json<Value>> {
+    let filters = super::containers::parse_filters(&params)?;
+    let references = filters.get("reference").cloned().unwrap_or_default();
+    for key in filters.keys() {
+        if key != "reference" {
+            return Err(Error::not_implemented(format!("the image filter {key} is not supported yet")));
+        }
+    }
     let mut images = engine.images.list()?;
+    if !references.is_empty() {
+        let patterns = references.iter().map(|r| reference_pattern(r)).collect::<Result<Vec<_>>>()?;
+        images.retain(|image| {
+            engine.images.tags_of(&image.id).iter().any(|tag| {
+                let repo = tag.rsplit_once(':').map(|(repo, _)| repo).unwrap_or(tag);
+                patterns.iter().any(|(pattern, with_tag)| pattern.is_match(if *with_tag { tag } else { repo }))
+            })
+        });
+    }
     images.sort_by(|a, b| b.created.cmp(&a.created));
     Ok(Json(Value::Array(images.iter().map(|i| summary(&engine, i)).collect())))
 }

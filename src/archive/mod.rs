@@ -84,3 +84,17 @@ impl Read for ChannelReader {
         Ok(length)
     }
 }
+
+/// Reads a small regular file of a container, such as /etc/passwd, resolving the path inside
+/// `root` so that a symbolic link or device node planted by the container is never followed
+/// onto the host or opened. Returns an empty string when the file is missing or not regular;
+/// reads at most 1 MiB.
+pub fn read_container_file(root: &std::path::Path, path: &str) -> String {
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let Ok(root_fd) = resolve::open_host_path(root) else { return String::new() };
+    let Ok(file) = resolve::open_regular_in_root(root_fd.as_fd(), path.as_bytes()) else { return String::new() };
+    let mut text = String::new();
+    let _ = file.take(1 << 20).read_to_string(&mut text);
+    text
+}

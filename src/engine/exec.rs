@@ -189,8 +189,8 @@ impl Engine {
         let base_env: Vec<String> = serde_json::from_value(bundle["process"]["env"].clone()).unwrap_or_default();
         let env = super::create::merge_env(&base_env, exec.config.env.as_deref().unwrap_or(&[]));
         let merged = container.dir.join("merged");
-        let passwd = std::fs::read_to_string(merged.join("etc/passwd")).unwrap_or_default();
-        let group = std::fs::read_to_string(merged.join("etc/group")).unwrap_or_default();
+        let passwd = crate::archive::read_container_file(&merged, "/etc/passwd");
+        let group = crate::archive::read_container_file(&merged, "/etc/group");
         let user_spec = if exec.config.user.is_empty() { &record.config.user } else { &exec.config.user };
         let user = crate::runtime::user::resolve(user_spec, &passwd, &group)?;
         let cwd = [&exec.config.working_dir, &record.config.working_dir]

@@ -146,8 +146,8 @@ impl Engine {
         std::fs::write(etc.join("resolv.conf"), std::fs::read("/etc/resolv.conf").unwrap_or_default())
             .context("writing resolv.conf")?;
 
-        let passwd = std::fs::read_to_string(merged.join("etc/passwd")).unwrap_or_default();
-        let group = std::fs::read_to_string(merged.join("etc/group")).unwrap_or_default();
+        let passwd = crate::archive::read_container_file(&merged, "/etc/passwd");
+        let group = crate::archive::read_container_file(&merged, "/etc/group");
         let user = crate::runtime::user::resolve(&config.user, &passwd, &group)?;
 
         // An entry without '=' is not passed on: Docker starts such a container without it,

@@ -71,11 +71,14 @@ impl Engine {
         let (sender, receiver) = tokio::sync::mpsc::channel(8);
         let id = container.id.clone();
         std::thread::spawn(move || {
-            let writer = crate::archive::ChannelWriter::new(sender);
-            if let Err(err) = crate::archive::export::write_tar(&access.path, writer) {
+            let mut writer = crate::archive::ChannelWriter::new(sender);
+            if let Err(err) = crate::archive::export::write_tar(&access.path, &mut writer) {
                 tracing::warn!(container_id = %id, error = %err, "export ended early");
             }
+            // Undo a temporary mount before the last chunk goes out, so that a client that
+            // has the whole tar never sees the mount still in place.
             drop(access);
+            let _ = std::io::Write::flush(&mut writer);
         });
         container.emit(&self.events, "export", &[]);
         Ok(receiver)
