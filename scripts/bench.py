@@ -43,6 +43,10 @@ LOG_LINE_TEXT = ("0123456789" * 10)[:99]
 LOG_LINES = 524_288
 LOG_PAYLOAD_BYTES = LOG_LINES * (len(LOG_LINE_TEXT) + 1)
 MIB = 1024 * 1024
+# The export benchmark fills a container with EXPORT_BYTES of random data in files of
+# EXPORT_FILE_BYTES each.
+EXPORT_BYTES = 200 * MIB
+EXPORT_FILE_BYTES = 10 * MIB
 BERTH_STEP_NAMES = ["create", "start", "wait", "remove"]
 
 # Timeouts in seconds. An HTTP timeout bounds each socket read, so a stalled daemon fails the
@@ -475,6 +479,51 @@ class Bench:
             raise BenchError(f"the logs payload has {stdout_bytes} stdout bytes and {other_bytes} other bytes "
                              f"in {frames} frames; expected {LOG_PAYLOAD_BYTES} stdout bytes only")
 
+    # Export
+
+    def run_export(self):
+        """Time GET /containers/{id}/export of a 200 MB filesystem against `tar -c` of the
+        same mounted directory, both read to the end by this process."""
+        files = EXPORT_BYTES // EXPORT_FILE_BYTES
+        script = (f"mkdir /data && for i in $(seq {files}); do "
+                  f"dd if=/dev/urandom of=/data/f$i bs=1048576 count={EXPORT_FILE_BYTES // MIB} 2>/dev/null; "
+                  f"done && touch /ready && sleep 600")
+        container_id = self.containers.create({"Image": "busybox", "Cmd": ["sh", "-c", script]})
+        self.containers.start(container_id)
+        merged = os.path.join(self.base, "root", "containers", container_id, "merged")
+        deadline = time.monotonic() + LOGS_CONTAINER_TIMEOUT
+        while not os.path.exists(os.path.join(merged, "ready")):
+            if time.monotonic() > deadline:
+                raise BenchError("the export container did not write its files in time")
+            time.sleep(POLL_INTERVAL)
+
+        path = f"/containers/{container_id}/export"
+        started = time.perf_counter()
+        response = self.api.send("GET", path, timeout=HTTP_TIMEOUT)
+        body = self.read_body(response, path, LOGS_READ_TIMEOUT)
+        export_seconds = time.perf_counter() - started
+        if response.status != 200:
+            raise BenchError(f"GET {path}: expected status 200, got {response.status}: {bytes(body[:300])!r}")
+        export_bytes = len(body)
+        del body
+
+        # GNU tar skips reading file data when it writes to /dev/null, so read its output here.
+        started = time.perf_counter()
+        tar = subprocess.Popen(["tar", "-cf", "-", "-C", merged, "."], stdout=subprocess.PIPE)
+        tar_bytes = 0
+        while chunk := tar.stdout.read(1 << 20):
+            tar_bytes += len(chunk)
+        if tar.wait(timeout=RUNC_TIMEOUT) != 0:
+            raise BenchError(f"tar -c of {merged} failed with exit code {tar.returncode}")
+        tar_seconds = time.perf_counter() - started
+        self.containers.remove(container_id, force=True)
+        self.results["export"] = {
+            "export_seconds": export_seconds,
+            "export_bytes": export_bytes,
+            "tar_seconds": tar_seconds,
+            "tar_bytes": tar_bytes,
+        }
+
     def read_body(self, response, path, timeout):
         """Read a whole response body, chunked or not, within timeout seconds in total.
 
@@ -702,6 +751,16 @@ def print_memory(results):
             print(f"  its `runc run` child, alive as long as the container: {rss / 1024:.1f} MiB")
 
 
+def print_export(export):
+    export_rate = export["export_bytes"] / MIB / export["export_seconds"]
+    tar_rate = export["tar_bytes"] / MIB / export["tar_seconds"]
+    print(f"Export of a container with {EXPORT_BYTES // MIB} MB of files "
+          f"(tar of {export['export_bytes'] / MIB:.0f} MB from berth, {export['tar_bytes'] / MIB:.0f} MB from tar -c):")
+    print(f"  GET /containers/{{id}}/export: {export['export_seconds']:.3f} s, {export_rate:.0f} MB/s")
+    print(f"  tar -c of the mounted rootfs:  {export['tar_seconds']:.3f} s, {tar_rate:.0f} MB/s")
+    print(f"  ratio berth/tar (time): {export['export_seconds'] / export['tar_seconds']:.2f}x")
+
+
 def print_report(bench, command_line):
     results = bench.results
     print()
@@ -710,6 +769,8 @@ def print_report(bench, command_line):
         print_lifecycle(results["lifecycle"], bench.args)
     if "logs" in results:
         print_logs(results["logs"])
+    if "export" in results:
+        print_export(results["export"])
     if "daemon_rss_kib" in results:
         print_memory(results)
 
@@ -764,6 +825,8 @@ def main():
         bench.run_lifecycle()
         print("logs: writing and reading 50 MB", flush=True)
         bench.run_logs()
+        print("export: writing 200 MB into a container and exporting it", flush=True)
+        bench.run_export()
         print("memory: reading VmRSS", flush=True)
         bench.run_memory()
     except BenchError as err:

@@ -94,9 +94,11 @@ async fn exit_codes_are_reported() {
     let killed = create(&daemon, &unique_name("killed"), &["sleep", "100"]).await;
     daemon.docker.start_container::<String>(&killed, None).await.unwrap();
     daemon.docker.kill_container::<String>(&killed, None).await.unwrap();
-    assert_eq!(wait_exit(&daemon, &killed).await, 137);
+    // Like Docker, a SIGKILL returns once the process is gone.
     let state = daemon.docker.inspect_container(&killed, None).await.unwrap().state.unwrap();
+    assert_eq!(state.running, Some(false));
     assert_eq!(state.exit_code, Some(137));
+    assert_eq!(wait_exit(&daemon, &killed).await, 137);
     assert_ne!(state.finished_at.as_deref(), Some("0001-01-01T00:00:00Z"));
 
     // busybox sleep as pid 1 ignores SIGTERM, so stop escalates to SIGKILL after t seconds.

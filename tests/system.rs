@@ -98,6 +98,17 @@ async fn images_import_list_and_inspect() {
     assert_eq!(mybox["Config"]["Cmd"], serde_json::json!(["sh"]));
     let layers = std::fs::read_dir(daemon.root().join("image/layers")).unwrap().count();
     assert_eq!(layers, 1);
+
+    // The docker CLI sends the whole reference in repo and no tag.
+    let reply = daemon.request("POST", "/images/create?fromSrc=-&repo=cli%2Fbox%3A1", &tar);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let tags = daemon.request("GET", "/images/cli/box:1/json", b"").json()["RepoTags"].clone();
+    assert!(tags.as_array().unwrap().iter().any(|t| t == "cli/box:1"), "{tags}");
+
+    // A reference filter lists the matching images with their matching tags only.
+    let filtered = daemon.request("GET", "/images/json?filters=%7B%22reference%22%3A%5B%22my%2A%22%5D%7D", b"").json();
+    assert_eq!(filtered.as_array().unwrap().len(), 1, "{filtered}");
+    assert_eq!(filtered[0]["RepoTags"], serde_json::json!(["mybox:v1"]));
     daemon.check_clean().await;
 }
 

@@ -94,7 +94,7 @@ async fn restart(State(engine): State<Arc<Engine>>, Path(id): Path<String>, para
 async fn kill(State(engine): State<Arc<Engine>>, Path(id): Path<String>, params: Params) -> Result<StatusCode> {
     let container = engine.resolve(&id)?;
     let signal = signal_param(&params, "signal")?.unwrap_or(libc::SIGKILL);
-    engine.kill_and_thaw(&container, &id, signal).await?;
+    engine.kill_and_wait(&container, &id, signal).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

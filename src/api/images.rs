@@ -96,12 +96,12 @@ fn reference_pattern(pattern: &str) -> Result<(regex::Regex, bool)> {
     Ok((compiled, with_tag))
 }
 
-fn summary(engine: &Engine, image: &ImageRecord) -> Value {
+fn summary(image: &ImageRecord, tags: Vec<String>) -> Value {
     let created = chrono::DateTime::parse_from_rfc3339(&image.created).map(|t| t.timestamp()).unwrap_or(0);
     json!({
         "Id": image.id,
         "ParentId": "",
-        "RepoTags": engine.images.tags_of(&image.id),
+        "RepoTags": tags,
         "RepoDigests": null,
         "Created": created,
         "Size": image.size,
@@ -121,17 +121,29 @@ async fn list(State(engine): State<Arc<Engine>>, params: Params) -> Result<Json<
         }
     }
     let mut images = engine.images.list()?;
-    if !references.is_empty() {
-        let patterns = references.iter().map(|r| reference_pattern(r)).collect::<Result<Vec<_>>>()?;
-        images.retain(|image| {
-            engine.images.tags_of(&image.id).iter().any(|tag| {
+    let patterns = references.iter().map(|r| reference_pattern(r)).collect::<Result<Vec<_>>>()?;
+    let matching_tags = |id: &str| -> Vec<String> {
+        let tags = engine.images.tags_of(id);
+        if patterns.is_empty() {
+            return tags;
+        }
+        tags.into_iter()
+            .filter(|tag| {
                 let repo = tag.rsplit_once(':').map(|(repo, _)| repo).unwrap_or(tag);
                 patterns.iter().any(|(pattern, with_tag)| pattern.is_match(if *with_tag { tag } else { repo }))
             })
-        });
-    }
+            .collect()
+    };
     images.sort_by(|a, b| b.created.cmp(&a.created));
-    Ok(Json(Value::Array(images.iter().map(|i| summary(&engine, i)).collect())))
+    // With a reference filter, an image is listed with its matching tags only, as in Docker.
+    let listed = images
+        .iter()
+        .filter_map(|image| {
+            let tags = matching_tags(&image.id);
+            (patterns.is_empty() || !tags.is_empty()).then(|| summary(image, tags))
+        })
+        .collect();
+    Ok(Json(Value::Array(listed)))
 }
 
 /// `POST /images/{name}/tag`; other POSTs under /images/{name} (push) are not served.

@@ -23,7 +23,7 @@ impl Engine {
     pub fn create(&self, request: CreateRequest, name: Option<&str>) -> Result<Created> {
         let name = match name.filter(|n| !n.is_empty()) {
             Some(name) => validate_name(name)?,
-            None => format!("/{}", generate_name()),
+            None => self.unused_name(),
         };
         let mut config = request.config;
         let host_config = request.host_config.unwrap_or_default();
@@ -35,7 +35,7 @@ impl Engine {
         let (path, args) = command_line(&config.entrypoint, &config.cmd, &image)?;
         if config.tty {
             return Err(Error::not_implemented(
-                "Tty is not supported yet: berth runs containers without a terminal; create it with Tty false",
+                "Tty is not supported yet: berth runs containers without a terminal; run without -t (Tty false)",
             ));
         }
         if config.stop_signal.as_deref().is_some_and(|s| !s.is_empty()) {
@@ -110,6 +110,19 @@ impl Engine {
         Ok(Created { id, warnings: Vec::new() })
     }
 
+}
+
+impl Engine {
+    /// Picks a generated name that no container has, adding a number only after a collision,
+    /// as Docker does.
+    fn unused_name(&self) -> String {
+        let taken = |name: &str| self.all().iter().any(|c| c.name() == name);
+        let base = format!("/{}", generate_name());
+        if !taken(&base) {
+            return base;
+        }
+        (1..).map(|n| format!("{base}{n}")).find(|name| !taken(name)).unwrap_or(base)
+    }
 }
 
 /// Resolves what runs: the entrypoint (given or the image's) followed by the command (given,
@@ -235,7 +248,7 @@ fn generate_name() -> String {
         "babbage", "curie", "darwin", "euler", "gauss", "hopper", "knuth", "lovelace", "noether", "ritchie", "turing", "wing",
     ];
     let pick = rand::random::<usize>();
-    format!("{}_{}{}", LEFT[pick % 12], RIGHT[(pick / 12) % 12], rand::random::<u16>() % 1000)
+    format!("{}_{}", LEFT[pick % 12], RIGHT[(pick / 12) % 12])
 }
 
 #[cfg(test)]

@@ -130,7 +130,7 @@ impl Engine {
             return Err(Error::invalid("No exec command specified"));
         }
         if config.tty {
-            return Err(Error::not_implemented("exec with Tty is not supported yet: berth runs exec processes without a terminal"));
+            return Err(Error::not_implemented("exec with Tty is not supported yet: berth runs exec processes without a terminal; run docker exec without -t"));
         }
         if config.privileged {
             return Err(Error::not_implemented("privileged exec is not supported yet"));
@@ -198,7 +198,7 @@ impl Engine {
             .find(|d| !d.is_empty())
             .cloned()
             .unwrap_or_else(|| "/".into());
-        let process = crate::runtime::bundle::exec_process(exec.config.cmd.clone().unwrap_or_default(), env, cwd, &user, self.nofile_limit)?;
+        let process = crate::runtime::bundle::process(exec.config.cmd.clone().unwrap_or_default(), env, cwd, &user, false, self.nofile_limit)?;
         let process_path = dir.join("process.json");
         crate::store::write_regenerated(&process_path, &serde_json::to_vec(&process)?)?;
         let config = MonitorConfig {

@@ -306,6 +306,18 @@ impl Engine {
         Ok(())
     }
 
+    /// `POST /containers/{id}/kill`: like Docker, a SIGKILL returns once the process has
+    /// exited (within 10 s), so a following inspect sees it stopped; other signals return
+    /// at once.
+    pub async fn kill_and_wait(&self, container: &Container, reference: &str, signal: i32) -> Result<()> {
+        let exits = container.exits.load(Ordering::SeqCst);
+        self.kill_and_thaw(container, reference, signal).await?;
+        if signal == libc::SIGKILL {
+            self.wait_exits(container, exits, Some(Duration::from_secs(10))).await;
+        }
+        Ok(())
+    }
+
     /// Waits until the container has exited at least `after` times; false on timeout.
     async fn wait_exits(&self, container: &Container, after: u64, timeout: Option<Duration>) -> bool {
         let mut changes = container.changes.subscribe();

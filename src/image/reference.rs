@@ -40,8 +40,11 @@ pub fn display(reference: &str) -> String {
 }
 
 /// Joins a `repo` and `tag` query pair (as `docker import` and `docker tag` send them).
+/// The docker CLI sends the whole reference in `repo` (`myimage:1`) and no `tag`.
 pub fn join(repo: &str, tag: &str) -> Result<String> {
-    let tag = if tag.is_empty() { "latest" } else { tag };
+    if tag.is_empty() {
+        return normalise(repo);
+    }
     normalise(&format!("{repo}:{tag}"))
 }
 
@@ -68,5 +71,7 @@ mod tests {
     fn join_defaults_tag_to_latest() {
         assert_eq!(join("docker.io/library/mybox", "").unwrap(), "mybox:latest");
         assert_eq!(join("mybox", "v2").unwrap(), "mybox:v2");
+        assert_eq!(join("myimage:1", "").unwrap(), "myimage:1");
+        assert_eq!(join("localhost:5000/team/box", "").unwrap(), "localhost:5000/team/box:latest");
     }
 }

@@ -78,9 +78,9 @@ pub struct BundleSpec {
     pub nofile_limit: u64,
 }
 
-/// Builds the OCI process for `runc exec`, with the same capabilities and limits as a
-/// container's init process.
-pub fn exec_process(args: Vec<String>, env: Vec<String>, cwd: String, user: &ResolvedUser, nofile_limit: u64) -> Result<oci_spec::runtime::Process> {
+/// Builds an OCI process with Docker's capabilities and the clamped open-file limit: the
+/// init process of a bundle, or the process file of `runc exec`.
+pub fn process(args: Vec<String>, env: Vec<String>, cwd: String, user: &ResolvedUser, tty: bool, nofile_limit: u64) -> Result<oci_spec::runtime::Process> {
     let build_error = |err: oci_spec::OciSpecError| Error::internal(format!("building OCI process: {err}"));
     let caps: HashSet<Capability> = DEFAULT_CAPABILITIES.into_iter().collect();
     let capabilities = LinuxCapabilitiesBuilder::default()
@@ -102,7 +102,7 @@ pub fn exec_process(args: Vec<String>, env: Vec<String>, cwd: String, user: &Res
         .build()
         .map_err(build_error)?;
     ProcessBuilder::default()
-        .terminal(false)
+        .terminal(tty)
         .args(args)
         .env(env)
         .cwd(cwd)
@@ -116,36 +116,7 @@ pub fn exec_process(args: Vec<String>, env: Vec<String>, cwd: String, user: &Res
 
 pub fn generate(spec: &BundleSpec) -> Result<Spec> {
     let build_error = |err: oci_spec::OciSpecError| Error::internal(format!("building OCI spec: {err}"));
-    let caps: HashSet<Capability> = DEFAULT_CAPABILITIES.into_iter().collect();
-    let capabilities = LinuxCapabilitiesBuilder::default()
-        .bounding(caps.clone())
-        .effective(caps.clone())
-        .permitted(caps)
-        .build()
-        .map_err(build_error)?;
-    let user = UserBuilder::default()
-        .uid(spec.user.uid)
-        .gid(spec.user.gid)
-        .additional_gids(spec.user.additional_gids.clone())
-        .build()
-        .map_err(build_error)?;
-    let nofile = PosixRlimitBuilder::default()
-        .typ(PosixRlimitType::RlimitNofile)
-        .hard(spec.nofile_limit)
-        .soft(spec.nofile_limit)
-        .build()
-        .map_err(build_error)?;
-    let process = ProcessBuilder::default()
-        .terminal(spec.tty)
-        .args(spec.args.clone())
-        .env(spec.env.clone())
-        .cwd(spec.cwd.clone())
-        .user(user)
-        .capabilities(capabilities)
-        .rlimits(vec![nofile])
-        .no_new_privileges(false)
-        .build()
-        .map_err(build_error)?;
+    let process = process(spec.args.clone(), spec.env.clone(), spec.cwd.clone(), &spec.user, spec.tty, spec.nofile_limit)?;
 
     let mut namespace_types = vec![
         LinuxNamespaceType::Pid,
