@@ -360,7 +360,7 @@ async fn wait_conditions_and_auto_remove() {
     daemon.docker.start_container::<String>(&next, None).await.unwrap();
     assert_eq!(tokio::time::timeout(Duration::from_secs(20), wait_task).await.unwrap().unwrap(), 5);
 
-    // removed, with AutoRemove: the wait answers after the container is gone.
+    // removed, with AutoRemove: the wait returns after the container is gone.
     let config = Config {
         image: Some("busybox"),
         cmd: Some(vec!["sh", "-c", "exit 4"]),

@@ -38,7 +38,7 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/containers/{id}/{operation}", any(not_yet))
 }
 
-/// Endpoints that exist in Docker's API but are not built yet answer 501 and say so.
+/// Returns 501 with a message for endpoints of Docker's API that berth does not serve yet.
 async fn not_yet(Path((_, operation)): Path<(String, String)>) -> Error {
     let known = ["stats", "resize", "exec"];
     if known.contains(&operation.as_str()) {
@@ -149,8 +149,8 @@ fn format_time(time: Option<DateTime<Utc>>) -> String {
     }
 }
 
-/// The `Command` column: path and arguments, with arguments that need it in single quotes
-/// (`sh -c 'exit 2'`), as Docker shows them.
+/// Formats the `Command` column: path and arguments, with arguments that need it in single
+/// quotes (`sh -c 'exit 2'`), as Docker shows them.
 fn command_string(record: &ContainerRecord) -> String {
     let mut parts = vec![record.path.clone()];
     for arg in &record.args {
@@ -167,7 +167,7 @@ fn network_mode(record: &ContainerRecord) -> &str {
     }
 }
 
-/// The name of the network a container is on, for `NetworkSettings.Networks`.
+/// Returns the name of the network a container is on, for `NetworkSettings.Networks`.
 fn network_name(record: &ContainerRecord) -> &str {
     match network_mode(record) {
         "default" => "bridge",
@@ -262,7 +262,8 @@ fn mounts_json(record: &ContainerRecord) -> Value {
     json!(mounts)
 }
 
-/// The `filters` query value: Docker's `{"key":["v1","v2"]}`, or the older `{"key":{"v":true}}`.
+/// Parses the `filters` query value: Docker's `{"key":["v1","v2"]}`, or the older
+/// `{"key":{"v":true}}`.
 pub(super) fn parse_filters(params: &Params) -> Result<HashMap<String, Vec<String>>> {
     let Some(text) = params.get("filters").filter(|t| !t.is_empty()) else { return Ok(HashMap::new()) };
     let value: Value = serde_json::from_str(text).map_err(|err| Error::invalid(format!("invalid filter: {err}")))?;
@@ -329,7 +330,7 @@ async fn list(State(engine): State<Arc<Engine>>, params: Params) -> Result<Json<
     if let Some(key) = filters.keys().find(|k| !LIST_FILTERS.contains(&k.as_str())) {
         return Err(Error::invalid(format!("Invalid filter '{key}'")));
     }
-    // Checked before any container is looked at, so the answer does not depend on them.
+    // Checked before any container is looked at, so the reply does not depend on them.
     for status in filters.get("status").into_iter().flatten() {
         if !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(&status.as_str()) {
             return Err(Error::invalid(format!("Invalid filter 'status={status}'")));

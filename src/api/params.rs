@@ -48,7 +48,7 @@ impl Params {
         }
     }
 
-    /// A Unix time as `seconds[.nanoseconds]`, as the docker CLI sends `since` and `until`.
+    /// Parses a Unix time as `seconds[.nanoseconds]`, as the docker CLI sends `since` and `until`.
     pub fn unix_time(&self, name: &str) -> Result<Option<f64>> {
         match self.get(name).filter(|v| !v.is_empty()) {
             None => Ok(None),

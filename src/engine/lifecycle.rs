@@ -307,7 +307,7 @@ impl Engine {
     }
 
     /// `POST /containers/{id}/kill`: like Docker, a SIGKILL returns once the process has
-    /// exited (within 10 s), so a following inspect sees it stopped; other signals return
+    /// exited (within 10 s), so a following inspect reports it stopped; other signals return
     /// at once.
     pub async fn kill_and_wait(&self, container: &Container, reference: &str, signal: i32) -> Result<()> {
         let exits = container.exits.load(Ordering::SeqCst);

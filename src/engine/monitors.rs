@@ -1,6 +1,6 @@
 //! Launching monitor processes. Executing the berth binary takes a few milliseconds, so the
 //! daemon keeps one spare monitor that has already forked away and waits on its stdin for the
-//! path of a config; a start hands it the path and starts the next spare in the background.
+//! path of a config. A start hands it the path, and the next spare starts in the background.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -62,7 +62,7 @@ impl Engine {
     /// Executes `berth monitor --spare-for ROOT` in a new session. The first process forks and
     /// exits at once; the forked one keeps the pipes.
     async fn spawn_spare(&self) -> Result<SpareMonitor> {
-        // /proc/self/exe still names the running binary after a rebuild replaced the file;
+        // /proc/self/exe still names the running binary after a rebuild replaced the file.
         // argv[0] keeps the path for ps and for tools that look for monitors by it.
         let exe = std::env::current_exe().context("locating the berth binary")?;
         let mut command = tokio::process::Command::new("/proc/self/exe");

@@ -1,5 +1,5 @@
 //! Access to a container's files for export, copy and changes. A running container's rootfs
-//! is already mounted; a stopped one is mounted for the duration of the access, with the
+//! is already mounted. A stopped one is mounted for the duration of the access, with the
 //! container's operation lock held so that a start cannot race the temporary mount.
 
 use std::path::PathBuf;
@@ -76,7 +76,7 @@ impl Engine {
                 tracing::warn!(container_id = %id, error = %err, "export ended early");
             }
             // Undo a temporary mount before the last chunk goes out, so that a client that
-            // has the whole tar never sees the mount still in place.
+            // has read the whole tar finds no mount left.
             drop(access);
             let _ = std::io::Write::flush(&mut writer);
         });

@@ -205,8 +205,8 @@ impl RawEntry<'_> {
 }
 
 /// Parses a log line. Lines in the exact layout `LogWriter` writes take a fast path that
-/// unescapes only the text; any other valid JSON entry (another key order, say) goes through
-/// serde_json.
+/// unescapes only the text. Any other valid JSON entry, such as one with another key order,
+/// goes through serde_json.
 pub fn parse_raw(line: &[u8]) -> Option<RawEntry<'_>> {
     parse_fast(line).or_else(|| {
         let entry = parse_line(line)?;

@@ -139,7 +139,7 @@ impl Daemon {
         self.request("POST", path, body.to_string().as_bytes())
     }
 
-    /// A docker CLI command aimed at this daemon, or None when the CLI is not installed.
+    /// Returns a docker CLI command aimed at this daemon, or None when the CLI is not installed.
     pub fn docker_cli(&self) -> Option<Command> {
         let found = Command::new("docker").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
         if !found {
@@ -332,7 +332,7 @@ pub fn demux(mut data: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (out, err)
 }
 
-/// A unique container name for one test.
+/// Returns a unique container name for one test.
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", hex_id())
 }
