@@ -23,9 +23,14 @@ fn wait(daemon: &Daemon, id: &str) -> i64 {
     daemon.request("POST", &format!("/containers/{id}/wait"), b"").json()["StatusCode"].as_i64().unwrap()
 }
 
+/// Lists the member names of a tar, directories with their trailing slash.
 fn tar_names(bytes: &[u8]) -> Vec<String> {
     let mut archive = tar::Archive::new(bytes);
-    archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect()
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -109,16 +114,18 @@ async fn export_streams_the_filesystem_of_running_and_stopped_containers() {
     }
     assert!(running_names.contains(&"greeting".to_string()));
     assert!(!running_names.contains(&"bin/ls".to_string()));
+    // Directories carry a trailing slash, as in Docker's export.
+    assert!(running_names.contains(&"bin/".to_string()));
 
     // The export is the image's files, minus the deleted one, plus the added one and the
     // container's own mount points.
     let image = std::fs::read(common::BUSYBOX_TAR).unwrap();
     let mut expected: Vec<String> = tar_names(&image)
         .into_iter()
-        .map(|n| n.trim_start_matches("./").trim_end_matches('/').to_string())
+        .map(|n| n.trim_start_matches("./").to_string())
         .filter(|n| !n.is_empty() && n != "bin/ls")
         .collect();
-    for extra in ["greeting", ".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "etc/mtab", "dev/console", "dev/pts", "dev/shm"] {
+    for extra in ["greeting", ".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "etc/mtab", "dev/console", "dev/pts/", "dev/shm/"] {
         expected.push(extra.to_string());
     }
     expected.sort();

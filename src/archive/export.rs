@@ -1,41 +1,24 @@
 //! `GET /containers/{id}/export`: the container's root filesystem as a tar stream, written on
 //! a blocking thread and never held in memory whole.
 
-use std::fs;
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use crate::error::{Context, Error, Result};
 
-/// Writes a tar of `root` to `out`, with paths relative to the root (`bin/sh`), sorted per
-/// directory. Symbolic links are stored as links and never followed.
+/// Writes a tar of `root` to `out`, with paths relative to the root (`bin/`, `bin/sh`) in
+/// name order. The walk works on file descriptors and never follows a symbolic link, so a
+/// link that the running container swaps in cannot make it read a host file.
 pub fn write_tar(root: &Path, out: impl Write) -> Result<()> {
-    let mut builder = tar::Builder::new(out);
-    builder.follow_symlinks(false);
-    builder.mode(tar::HeaderMode::Complete);
-    append_dir(&mut builder, root, Path::new(""))?;
-    builder.into_inner().context("finishing the tar stream")?.flush().context("flushing the tar stream")?;
-    Ok(())
-}
-
-fn append_dir<W: Write>(builder: &mut tar::Builder<W>, root: &Path, relative: &Path) -> Result<()> {
-    let dir = root.join(relative);
-    let mut entries: Vec<_> = fs::read_dir(&dir)
-        .context(format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = relative.join(entry.file_name());
-        let path = entry.path();
-        let meta = fs::symlink_metadata(&path).context(format!("reading {}", path.display()))?;
-        builder
-            .append_path_with_name(&path, &name)
-            .map_err(|err| Error::internal(format!("adding {} to the tar stream: {err}", name.display())))?;
-        if meta.is_dir() {
-            append_dir(builder, root, &name)?;
-        }
-    }
+    let top = super::resolve::open_host_path(root).context(format!("opening {}", root.display()))?;
+    let top = super::resolve::reopen(top.as_fd(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY)
+        .context(format!("opening {}", root.display()))?;
+    let mut stream = super::tar_writer::TarStream::new(out);
+    stream
+        .append_contents(top)
+        .map_err(|err| Error::internal(format!("writing the tar stream of {}: {err}", root.display())))?;
+    stream.builder.into_inner().context("finishing the tar stream")?.flush().context("flushing the tar stream")?;
     Ok(())
 }
 
@@ -62,6 +45,6 @@ mod tests {
                 assert_eq!(entry.header().size().unwrap(), 0);
             }
         }
-        assert_eq!(names, vec![("etc".into(), false), ("etc/motd".into(), false), ("shadow-link".into(), true)]);
+        assert_eq!(names, vec![("etc/".into(), false), ("etc/motd".into(), false), ("shadow-link".into(), true)]);
     }
 }

@@ -66,11 +66,22 @@ fn open_entry(dir: BorrowedFd, name: Option<&OsStr>) -> io::Result<Opened> {
 pub struct TarStream<W: Write> {
     pub builder: tar::Builder<W>,
     hardlinks: HashMap<(u64, u64), Vec<u8>>,
+    /// Name the entries directly under the top without a prefix (`bin/`, not `/bin/`).
+    bare_top_names: bool,
 }
 
 impl<W: Write> TarStream<W> {
     pub fn new(out: W) -> Self {
-        TarStream { builder: tar::Builder::new(out), hardlinks: HashMap::new() }
+        TarStream { builder: tar::Builder::new(out), hardlinks: HashMap::new(), bare_top_names: false }
+    }
+
+    /// Appends everything below `top` with names relative to it (`bin/`, `bin/sh`), as
+    /// `docker export` writes them.
+    pub fn append_contents(&mut self, top: OwnedFd) -> io::Result<()> {
+        self.bare_top_names = true;
+        let result = self.append_tree(top, b"");
+        self.bare_top_names = false;
+        result
     }
 
     /// Appends one object under `archive_name` and returns its directory descriptor when it
@@ -181,7 +192,11 @@ impl<W: Write> TarStream<W> {
                     }
                 }
             }
-            let archive_name = [&frame.archive_name[..], b"/", name.as_bytes()].concat();
+            let archive_name = if frame.archive_name.is_empty() && self.bare_top_names {
+                name.as_bytes().to_vec()
+            } else {
+                [&frame.archive_name[..], b"/", name.as_bytes()].concat()
+            };
             let relative = if frame.relative.is_empty() {
                 name.as_bytes().to_vec()
             } else {
