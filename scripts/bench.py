@@ -8,7 +8,7 @@ image and measures:
   2. the speed of `GET /containers/{id}/logs` over 50 MB of 100-byte lines;
   3. the resident memory (VmRSS) of the idle daemon and of one container monitor.
 It prints a short report and removes everything it started, even on failure. It reports
-figures against targets but never fails on timing. It exits non-zero when a step fails,
+figures against targets, and a missed target does not change its exit code. It exits non-zero when a step fails,
 when the logs payload has the wrong size, or when something could not be cleaned up.
 
 Usage: python3 scripts/bench.py --berth target/release/berth --busybox target/busybox.tar

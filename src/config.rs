@@ -56,7 +56,7 @@ pub struct DaemonSettings {
 }
 
 impl DaemonSettings {
-    /// The listen addresses, with the defaults when no `--host` was given.
+    /// Returns the listen addresses, with the defaults when no `--host` was given.
     pub fn listen_addresses(&self) -> Vec<String> {
         if self.hosts.is_empty() {
             vec!["unix:///run/berth/berth.sock".into(), "tcp://127.0.0.1:2376".into()]

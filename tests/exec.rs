@@ -61,7 +61,7 @@ async fn exec_runs_in_the_container_environment() {
     assert_eq!(out, "hello\nworld\n");
     assert_eq!(code, 0);
 
-    // The exec sees the container's processes: it shares the pid namespace.
+    // The exec shares the container's pid namespace, so pid 1 is the container's process.
     let (out, _, _) = run_exec(&daemon, &id, vec!["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"], None).await;
     assert_eq!(out, "sleep 100 ");
 

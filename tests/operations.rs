@@ -96,7 +96,7 @@ async fn changes_report_exactly_what_the_container_did() {
 }
 
 #[tokio::test]
-async fn export_streams_the_filesystem_of_running_and_stopped_containers() {
+async fn export_of_running_and_stopped_containers() {
     let daemon = Daemon::start().await;
     let id = create(&daemon, &unique_name("export"), &["sh", "-c", "echo hello > /greeting; rm /bin/ls; sleep 100"]);
     start(&daemon, &id);

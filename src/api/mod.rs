@@ -49,7 +49,7 @@ fn parse_version(text: &str) -> Option<(u32, u32)> {
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
-/// Strips a `/vX.Y` prefix. A version below the minimum is rejected; a version above the
+/// Strips a `/vX.Y` prefix. A version below the minimum is rejected. A version above the
 /// maximum is served as the maximum, because some clients pin a newer version without
 /// negotiating and Docker's own 400 would lock them out.
 pub fn strip_version(path: &str) -> Result<&str, String> {

@@ -1,5 +1,5 @@
-//! Query-string helpers with Docker's rules: booleans are false for "", "0", "no", "false"
-//! and "none" and true otherwise; a malformed number is a 400 naming the parameter.
+//! Query-string helpers with Docker's rules. Booleans are false for "", "0", "no", "false"
+//! and "none", and true otherwise. A malformed number is a 400 naming the parameter.
 
 use std::collections::HashMap;
 

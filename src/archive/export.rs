@@ -27,7 +27,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tar_lists_files_links_and_dirs_without_following_links() {
+    fn tar_keeps_links_unfollowed() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("etc")).unwrap();
         std::fs::write(root.path().join("etc/motd"), "hi").unwrap();

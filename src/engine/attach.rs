@@ -1,6 +1,6 @@
 //! Attaching to a container's stdio. A running container's monitor is connected at once; an
 //! attach to a container that is not running waits in `pending_attach` and is connected by
-//! the next start before the process runs, so `docker run` sees all output.
+//! the next start before the process runs, so `docker run` receives all output.
 
 use tokio::net::UnixStream;
 use tokio::sync::oneshot;

@@ -100,7 +100,7 @@ impl EventBus {
             history.pop_front();
         }
         history.push_back(event.clone());
-        // Sending fails only when there are no subscribers, which is fine.
+        // A send fails only when no subscriber exists, and then nobody needs the event.
         let _ = self.sender.send(event);
     }
 

@@ -23,9 +23,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes a tag, and the image itself once no tag is left, with Docker's conflicts: the
-    /// last tag of an image that a container uses goes only with `force`, and an image that a
-    /// container uses is never deleted (a forced removal by id drops its tags only).
+    /// Removes a tag, and the image itself once no tag is left, with Docker's conflicts. The
+    /// last tag of an image that a container uses goes only with `force`. An image that a
+    /// container uses is never deleted: a forced removal by id drops its tags only.
     pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<Removal>> {
         let image = self.images.resolve(name)?;
         let short_id = image.id[7..19].to_string();

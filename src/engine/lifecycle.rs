@@ -306,9 +306,9 @@ impl Engine {
         Ok(())
     }
 
-    /// `POST /containers/{id}/kill`: like Docker, a SIGKILL returns once the process has
-    /// exited (within 10 s), so a following inspect reports it stopped; other signals return
-    /// at once.
+    /// Sends a signal for `POST /containers/{id}/kill`. Like Docker, a SIGKILL returns once the
+    /// process has exited (waiting at most 10 s), so a following inspect reports it stopped.
+    /// Other signals return at once.
     pub async fn kill_and_wait(&self, container: &Container, reference: &str, signal: i32) -> Result<()> {
         let exits = container.exits.load(Ordering::SeqCst);
         self.kill_and_thaw(container, reference, signal).await?;

@@ -1,8 +1,9 @@
 //! Rebuilds the container index from the state directory when the daemon starts.
 //!
-//! For each container that was running: an exit file means it exited while the daemon was
-//! down (record the code); a live monitor means it still runs (reconnect); neither means the
-//! monitor died, so the container is killed and recorded with 137.
+//! For each container that was running, an exit file means it exited while the daemon was
+//! down, so its code is recorded. A live monitor means it still runs, so the daemon
+//! reconnects. Neither means the monitor died, so the container is killed and recorded
+//! with 137.
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! The local image store: unpacked layers, image configs and repository tags.
 //!
-//! Layout under `<root>/image`: `layers/<diff id hex>/` holds one unpacked layer,
+//! Layout under `<root>/image`: `layers/<diff id hex>/` contains one unpacked layer,
 //! `configs/<image id hex>.json` one image record, `repositories.json` the tag map.
 
 pub mod import;

@@ -34,7 +34,7 @@ pub fn normalise(reference: &str) -> Result<String> {
     Ok(with_tag)
 }
 
-/// The form Docker prints in `No such image: …` messages.
+/// Returns the form Docker prints in `No such image: …` messages.
 pub fn display(reference: &str) -> String {
     normalise(reference).unwrap_or_else(|_| reference.to_string())
 }

@@ -53,7 +53,7 @@ pub fn send(pidfd: &OwnedFd, signal: i32) -> std::io::Result<()> {
 }
 
 /// Reads a process's start time (field 22 of /proc/PID/stat, in clock ticks since boot), so a
-/// recorded pid can be told apart from a later process that reuses the number.
+/// recorded pid can be distinguished from a later process that reuses the number.
 pub fn start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name in field 2 may contain spaces, so count fields after its closing paren.
